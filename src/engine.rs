@@ -1,0 +1,414 @@
+//! The engine: one rustls connection plus the close state and sticky errors around it.
+//!
+//! This is the only module that calls rustls connection methods, so a rustls upgrade
+//! touches one place. It does no I/O of its own: the drivers hand it a reader or a writer
+//! for one step at a time, and it reports what it wants next (to read, to write, nothing).
+//!
+//! Close state, as the drivers see it:
+//! * `peer_closed` — the peer's `close_notify` arrived; we answer with ours at once
+//!   (as TLS 1.2 requires and Pike does), so writes fail with `BrokenPipe`.
+//! * `transport_eof` — the transport ended; without `close_notify` that is truncation.
+//! * `error` — a fatal error, reported again by every later call. When we detected it,
+//!   rustls has queued the fatal alert and the drivers flush it before giving up.
+
+use std::collections::VecDeque;
+use std::io::{self, IoSlice, Read, Write};
+use std::sync::Arc;
+
+use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::{ClientConfig, ClientConnection, Connection, ServerConfig, ServerConnection};
+
+use crate::describe::{tls_error, Circumstances};
+use crate::error::Error;
+use crate::framing::RecordFraming;
+use crate::version::TlsVersion;
+
+/// How many of the first received bytes are kept while handshaking: enough to recognise a
+/// peer that speaks another protocol and to hand its request to the alert callback.
+const FIRST_BYTES_LIMIT: usize = 16 * 1024;
+
+/// Plaintext that may be held back while a clean close waits for the peer's close_notify.
+const HELD_PLAINTEXT_LIMIT: usize = 1 << 20;
+
+/// Outgoing ciphertext buffered before a nonblocking write says `WouldBlock` (SPEC §3).
+pub(crate) const PENDING_OUTPUT_LIMIT: usize = 64 * 1024;
+
+/// A TLS connection without I/O.
+pub(crate) struct Engine {
+    conn: Connection,
+    server_name: Option<String>,
+    first_bytes: Vec<u8>,
+    framing: RecordFraming,
+    exact_records: bool,
+    held: VecDeque<u8>,
+    transport_eof: bool,
+    peer_closed: bool,
+    sent_close_notify: bool,
+    write_failed: bool,
+    error: Option<Error>,
+}
+
+/// What reading plaintext found.
+pub(crate) enum Plaintext {
+    /// This many bytes were copied (never 0 for a non-empty buffer).
+    Data(usize),
+    /// The peer closed cleanly and everything was read: end of stream.
+    End,
+    /// Nothing yet: more ciphertext is needed.
+    Pending,
+}
+
+impl Engine {
+    /// A client connection to `server_name` (a DNS name or an IP address).
+    pub(crate) fn client(config: Arc<ClientConfig>, server_name: &str) -> Result<Engine, Error> {
+        let name = ServerName::try_from(server_name.to_string()).map_err(|_| {
+            Error::Config(format!(
+                "{server_name:?} is not a valid DNS name or IP address"
+            ))
+        })?;
+        let conn = ClientConnection::new(config, name)
+            .map_err(|e| Error::Config(format!("cannot start a TLS client: {e}")))?;
+        Ok(Engine::new(
+            Connection::Client(conn),
+            Some(server_name.to_string()),
+        ))
+    }
+
+    /// A server connection.
+    pub(crate) fn server(config: Arc<ServerConfig>) -> Result<Engine, Error> {
+        let conn = ServerConnection::new(config)
+            .map_err(|e| Error::Config(format!("cannot start a TLS server: {e}")))?;
+        Ok(Engine::new(Connection::Server(conn), None))
+    }
+
+    fn new(mut conn: Connection, server_name: Option<String>) -> Engine {
+        conn.set_buffer_limit(Some(PENDING_OUTPUT_LIMIT));
+        Engine {
+            conn,
+            server_name,
+            first_bytes: Vec::new(),
+            framing: RecordFraming::default(),
+            exact_records: false,
+            held: VecDeque::new(),
+            transport_eof: false,
+            peer_closed: false,
+            sent_close_notify: false,
+            write_failed: false,
+            error: None,
+        }
+    }
+
+    // ----- input -------------------------------------------------------------------------
+
+    /// True if the driver should read ciphertext from the transport now.
+    pub(crate) fn wants_read(&self) -> bool {
+        self.error.is_none() && !self.transport_eof && self.conn.wants_read()
+    }
+
+    /// Reads ciphertext once from `rd` and processes it. Returns the bytes read (0 at the
+    /// transport's end), or the reader's error (`WouldBlock` included) untouched.
+    /// TLS errors are not returned here: they become the sticky [`error`](Self::error).
+    pub(crate) fn receive(&mut self, rd: &mut dyn Read) -> io::Result<usize> {
+        let mut reader = FramedReader {
+            inner: rd,
+            framing: &mut self.framing,
+            exact: self.exact_records,
+            first_bytes: (self.conn.is_handshaking() && self.first_bytes.len() < FIRST_BYTES_LIMIT)
+                .then_some(&mut self.first_bytes),
+        };
+        let n = self.conn.read_tls(&mut reader)?;
+        if n == 0 {
+            self.transport_eof = true;
+            if self.conn.is_handshaking() && self.error.is_none() {
+                // The peer hung up during the handshake: say so rather than "truncated".
+                self.error = Some(if self.first_bytes.is_empty() {
+                    Error::Io(Arc::new(io::Error::new(
+                        io::ErrorKind::ConnectionAborted,
+                        "the peer closed the connection during the TLS handshake",
+                    )))
+                } else {
+                    self.process_error_for_eof()
+                });
+            }
+            return Ok(0);
+        }
+        self.process();
+        Ok(n)
+    }
+
+    /// Feeds bytes already read from the transport (STARTTLS `accept_with`).
+    pub(crate) fn receive_pending(&mut self, mut bytes: &[u8]) {
+        while !bytes.is_empty() && self.error.is_none() {
+            match self.receive(&mut bytes) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+        // A slice reader ends with Ok(0): that is not the transport's end.
+        self.transport_eof = false;
+        if matches!(&self.error, Some(Error::Io(_))) {
+            self.error = None;
+        }
+    }
+
+    fn process(&mut self) {
+        match self.conn.process_new_packets() {
+            Ok(state) => {
+                if state.peer_has_closed() && !self.peer_closed {
+                    self.peer_closed = true;
+                    // Answer close_notify with ours (a no-op if already sent).
+                    self.send_close_notify();
+                }
+            }
+            Err(err) => {
+                if self.error.is_none() {
+                    let seen = Circumstances {
+                        server_name: self.server_name.as_deref(),
+                        first_bytes: &self.first_bytes,
+                    };
+                    self.error = Some(tls_error(err, &seen));
+                }
+            }
+        }
+    }
+
+    /// A handshake that ended at EOF after the peer sent something that is not TLS.
+    fn process_error_for_eof(&self) -> Error {
+        let seen = Circumstances {
+            server_name: self.server_name.as_deref(),
+            first_bytes: &self.first_bytes,
+        };
+        let err = tls_error(
+            rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType),
+            &seen,
+        );
+        match err {
+            Error::Tls { ref message, .. } if message.contains("does not speak TLS") => err,
+            _ => Error::Io(Arc::new(io::Error::new(
+                io::ErrorKind::ConnectionAborted,
+                "the peer closed the connection during the TLS handshake",
+            ))),
+        }
+    }
+
+    /// Copies received plaintext into `buf`.
+    pub(crate) fn read_plaintext(&mut self, buf: &mut [u8]) -> Result<Plaintext, Error> {
+        if !self.held.is_empty() {
+            let n = self.held.read(buf).unwrap_or(0);
+            return Ok(Plaintext::Data(n));
+        }
+        if buf.is_empty() {
+            return Ok(Plaintext::Data(0));
+        }
+        match self.conn.reader().read(buf) {
+            Ok(0) => Ok(Plaintext::End),
+            Ok(n) => Ok(Plaintext::Data(n)),
+            Err(_) if self.error.is_some() => Err(self.error.clone().expect("checked")),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                if self.transport_eof {
+                    Err(Error::Truncated)
+                } else {
+                    Ok(Plaintext::Pending)
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Err(Error::Truncated),
+            Err(e) => Err(Error::from_io(e)),
+        }
+    }
+
+    /// Moves plaintext out of rustls so that it keeps reading towards a close_notify.
+    pub(crate) fn hold_plaintext(&mut self) -> Result<(), Error> {
+        let mut chunk = [0u8; 4096];
+        loop {
+            match self.conn.reader().read(&mut chunk) {
+                Ok(0) | Err(_) => return Ok(()),
+                Ok(n) => {
+                    if self.held.len() + n > HELD_PLAINTEXT_LIMIT {
+                        return Err(Error::Unsupported(
+                            "the peer kept sending data during a clean close \
+                             (more than 1 MiB unread); read it before closing",
+                        ));
+                    }
+                    self.held.extend(&chunk[..n]);
+                }
+            }
+        }
+    }
+
+    // ----- output ------------------------------------------------------------------------
+
+    /// Encrypts as much of `buf` as the output buffer takes; 0 when it is full.
+    pub(crate) fn write_plaintext(&mut self, buf: &[u8]) -> usize {
+        self.conn.writer().write(buf).unwrap_or(0)
+    }
+
+    /// Vectored [`write_plaintext`](Self::write_plaintext): fills whole records.
+    pub(crate) fn write_plaintext_vectored(&mut self, bufs: &[IoSlice<'_>]) -> usize {
+        self.conn.writer().write_vectored(bufs).unwrap_or(0)
+    }
+
+    /// True if ciphertext is waiting to be written to the transport.
+    pub(crate) fn wants_write(&self) -> bool {
+        self.conn.wants_write()
+    }
+
+    /// Writes pending ciphertext once to `wr`; the writer's errors come back untouched.
+    pub(crate) fn send(&mut self, wr: &mut dyn Write) -> io::Result<usize> {
+        self.conn.write_tls(wr)
+    }
+
+    /// Queues our close_notify behind everything written so far.
+    pub(crate) fn send_close_notify(&mut self) {
+        if !self.sent_close_notify {
+            self.sent_close_notify = true;
+            self.conn.send_close_notify();
+        }
+    }
+
+    /// From now on, read no further than the end of the current record (clean close).
+    pub(crate) fn read_exact_records(&mut self) {
+        self.exact_records = true;
+    }
+
+    /// Starts a TLS 1.3 key update. TLS 1.2 renegotiation is refused (CVE-2009-3555).
+    pub(crate) fn update_keys(&mut self) -> Result<(), Error> {
+        match self.version() {
+            Some(TlsVersion::Tls1_3) => self.conn.refresh_traffic_keys().map_err(|e| {
+                let seen = Circumstances {
+                    server_name: self.server_name.as_deref(),
+                    first_bytes: &[],
+                };
+                tls_error(e, &seen)
+            }),
+            Some(_) => Err(Error::Unsupported(
+                "renegotiation is disabled: TLS 1.2 renegotiation is insecure (CVE-2009-3555)",
+            )),
+            None => Err(Error::Unsupported(
+                "cannot update keys before the handshake has completed",
+            )),
+        }
+    }
+
+    // ----- state -------------------------------------------------------------------------
+
+    /// The sticky fatal error, if any.
+    pub(crate) fn error(&self) -> Option<&Error> {
+        self.error.as_ref()
+    }
+
+    /// Records a fatal error from the transport (the first one wins).
+    pub(crate) fn fail(&mut self, err: Error) {
+        if self.error.is_none() {
+            self.error = Some(err);
+        }
+    }
+
+    /// Records that the transport refused our output: nothing more will be written.
+    pub(crate) fn fail_write(&mut self, err: Error) {
+        self.write_failed = true;
+        self.fail(err);
+    }
+
+    /// True once the transport refused our output.
+    pub(crate) fn write_failed(&self) -> bool {
+        self.write_failed
+    }
+
+    /// The error that stopped output, if output stopped.
+    pub(crate) fn write_error(&self) -> Option<&Error> {
+        self.error.as_ref().filter(|_| self.write_failed)
+    }
+
+    /// True while the handshake is in progress.
+    pub(crate) fn is_handshaking(&self) -> bool {
+        self.conn.is_handshaking()
+    }
+
+    /// True once the peer's close_notify has arrived.
+    pub(crate) fn peer_closed(&self) -> bool {
+        self.peer_closed
+    }
+
+    /// True once our close_notify is queued or sent.
+    pub(crate) fn sent_close_notify(&self) -> bool {
+        self.sent_close_notify
+    }
+
+    /// True if the transport has ended.
+    pub(crate) fn transport_eof(&self) -> bool {
+        self.transport_eof
+    }
+
+    /// True if plaintext is ready for the user.
+    pub(crate) fn has_plaintext(&mut self) -> bool {
+        !self.held.is_empty()
+            || self
+                .conn
+                .reader()
+                .into_first_chunk()
+                .is_ok_and(|chunk| !chunk.is_empty())
+    }
+
+    // ----- introspection -----------------------------------------------------------------
+
+    /// The negotiated protocol version.
+    pub(crate) fn version(&self) -> Option<TlsVersion> {
+        self.conn
+            .protocol_version()
+            .and_then(TlsVersion::from_rustls)
+    }
+
+    /// The negotiated cipher suite.
+    pub(crate) fn cipher_suite(&self) -> Option<rustls::CipherSuite> {
+        self.conn.negotiated_cipher_suite().map(|s| s.suite())
+    }
+
+    /// The negotiated ALPN protocol.
+    pub(crate) fn alpn_protocol(&self) -> Option<Vec<u8>> {
+        self.conn.alpn_protocol().map(<[u8]>::to_vec)
+    }
+
+    /// The server name: the one we asked for (client), or the client's SNI (server).
+    pub(crate) fn server_name(&self) -> Option<String> {
+        match &self.conn {
+            Connection::Client(_) => self.server_name.clone(),
+            Connection::Server(conn) => conn.server_name().map(str::to_string),
+        }
+    }
+
+    /// The peer's certificate chain, leaf first.
+    pub(crate) fn peer_certificates(&self) -> Option<Vec<CertificateDer<'static>>> {
+        self.conn.peer_certificates().map(<[_]>::to_vec)
+    }
+
+    /// True for a client connection.
+    pub(crate) fn is_client(&self) -> bool {
+        matches!(self.conn, Connection::Client(_))
+    }
+}
+
+/// Hands transport bytes to rustls, noting record boundaries, stopping at a record's end in
+/// exact mode, and keeping the first bytes of a handshake.
+struct FramedReader<'a> {
+    inner: &'a mut dyn Read,
+    framing: &'a mut RecordFraming,
+    exact: bool,
+    first_bytes: Option<&'a mut Vec<u8>>,
+}
+
+impl Read for FramedReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let limit = if self.exact {
+            self.framing.left_in_record().min(buf.len())
+        } else {
+            buf.len()
+        };
+        let n = self.inner.read(&mut buf[..limit])?;
+        self.framing.observe(&buf[..n]);
+        if let Some(first) = self.first_bytes.as_deref_mut() {
+            let room = FIRST_BYTES_LIMIT - first.len();
+            first.extend_from_slice(&buf[..n.min(room)]);
+        }
+        Ok(n)
+    }
+}

@@ -1,0 +1,473 @@
+//! The drivers: "one step" (nonblocking) and "step until done, else wait" (blocking) over
+//! the [`Engine`], sharing one step function.
+//!
+//! # Locking and waiting
+//!
+//! All connection state sits behind one mutex, held only for a step: a bounded amount of
+//! nonblocking transport I/O plus rustls work. No thread holds it while it waits.
+//!
+//! At most one thread polls the transport for readability (the *read poller*) and one for
+//! writability (the *write poller*); any other thread that must wait sleeps on a condition
+//! variable and is woken after every step that changed something. While a read poller
+//! exists, nobody else reads from the transport: otherwise another thread could consume the
+//! bytes the poller waits for and leave it asleep on an empty socket. This is what makes a
+//! blocking read in one thread and a blocking write in another run side by side.
+
+use std::io::{self, IoSlice, Read, Write};
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use crate::context::Context;
+use crate::engine::{Engine, Plaintext};
+use crate::error::Error;
+use crate::stream::{Interest, Stream};
+use crate::version::VersionRange;
+
+/// Where the connection is in its life, from the user's side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Phase {
+    /// Usable (possibly still handshaking, or not started yet).
+    Open,
+    /// `close_clean` sent our close_notify and waits for the peer's.
+    Closing,
+    /// Both close_notifies were exchanged by `close_clean`; the transport is still open.
+    CleanClosed,
+    /// Closed by `close()`: the transport is closed.
+    Closed,
+}
+
+/// Everything behind the mutex.
+pub(super) struct State {
+    pub(super) engine: Option<Engine>,
+    pub(super) ctx: Context,
+    pub(super) versions: VersionRange,
+    pub(super) blocking: bool,
+    pub(super) timeout: Option<Duration>,
+    pub(super) phase: Phase,
+    pub(super) write_shut: bool,
+    pub(super) read_shut: bool,
+    pub(super) linger_zero: bool,
+    pub(super) last_error: Option<Error>,
+    read_poller: bool,
+    write_poller: bool,
+    waiters: usize,
+}
+
+impl State {
+    pub(super) fn new(ctx: Context, versions: VersionRange, blocking: bool) -> State {
+        State {
+            engine: None,
+            ctx,
+            versions,
+            blocking,
+            timeout: None,
+            phase: Phase::Open,
+            write_shut: false,
+            read_shut: false,
+            linger_zero: false,
+            last_error: None,
+            read_poller: false,
+            write_poller: false,
+            waiters: 0,
+        }
+    }
+
+    /// The engine, or `NotStarted`.
+    pub(super) fn engine(&mut self) -> Result<&mut Engine, Error> {
+        self.engine.as_mut().ok_or(Error::NotStarted)
+    }
+
+    /// The deadline for a blocking operation starting now.
+    pub(super) fn deadline(&self) -> Option<Instant> {
+        self.timeout.map(|t| Instant::now() + t)
+    }
+}
+
+/// The connection: transport, state, and the condition variable waiters sleep on.
+pub(super) struct Shared<S: Stream> {
+    /// `None` only after `into_stream` took it.
+    pub(super) transport: Option<S>,
+    pub(super) state: Mutex<State>,
+    changed: Condvar,
+}
+
+/// `WouldBlock`, as an [`Error`].
+pub(super) fn would_block() -> Error {
+    Error::from_io(io::ErrorKind::WouldBlock.into())
+}
+
+impl<S: Stream> Shared<S> {
+    pub(super) fn new(transport: S, state: State) -> Shared<S> {
+        Shared {
+            transport: Some(transport),
+            state: Mutex::new(state),
+            changed: Condvar::new(),
+        }
+    }
+
+    pub(super) fn transport(&self) -> &S {
+        self.transport
+            .as_ref()
+            .expect("the transport is only taken by into_stream, which consumes the file")
+    }
+
+    pub(super) fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic in a user's Read/Write adapter must not make the file unusable.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Records the outcome of a public operation for `errno()`.
+    pub(super) fn record<T>(&self, result: Result<T, Error>) -> Result<T, Error> {
+        if let Err(e) = &result {
+            self.lock().last_error = Some(e.clone());
+        }
+        result
+    }
+
+    // ----- the step ----------------------------------------------------------------------
+
+    /// One bounded round of I/O: flush pending output; if `may_read`, read the transport
+    /// once and flush what that produced (handshake replies, alerts, close_notify).
+    /// Returns true if anything happened. Wakes waiting threads when it did.
+    pub(super) fn step(&self, st: &mut State, may_read: bool) -> bool {
+        let Some(engine) = st.engine.as_mut() else {
+            return false;
+        };
+        let mut progress = self.flush_engine(engine);
+        if may_read && engine.wants_read() {
+            match engine.receive(&mut TransportIo(self.transport())) {
+                Ok(_) => {
+                    progress = true;
+                    self.flush_engine(engine);
+                }
+                Err(e) if is_transient(&e) => {}
+                Err(e) => {
+                    engine.fail(Error::from_io(e));
+                    progress = true;
+                }
+            }
+        }
+        if progress && st.waiters > 0 {
+            self.changed.notify_all();
+        }
+        progress
+    }
+
+    /// Writes pending ciphertext until the transport pushes back.
+    fn flush_engine(&self, engine: &mut Engine) -> bool {
+        let mut progress = false;
+        while engine.wants_write() && !engine.write_failed() {
+            match engine.send(&mut TransportIo(self.transport())) {
+                Ok(0) => break,
+                Ok(_) => progress = true,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => {
+                    engine.fail_write(Error::from_io(e));
+                    progress = true;
+                }
+            }
+        }
+        if progress {
+            // A stacked transport (TLS under TLS) buffers too: push it along.
+            let _ = self.transport().flush_nb();
+        }
+        progress
+    }
+
+    /// May this thread read from the transport now? Not while another thread polls for it.
+    pub(super) fn may_read(st: &State) -> bool {
+        !st.read_poller
+    }
+
+    // ----- waiting -----------------------------------------------------------------------
+
+    /// Waits (the lock released) until the transport may be ready for `want`, another
+    /// thread made progress, or the deadline passed (`Err(TimedOut)`).
+    pub(super) fn wait<'a>(
+        &'a self,
+        mut st: MutexGuard<'a, State>,
+        want: Interest,
+        deadline: Option<Instant>,
+    ) -> Result<MutexGuard<'a, State>, Error> {
+        let poll_read = want.is_readable() && !st.read_poller;
+        let poll_write = want.is_writable() && !st.write_poller;
+        if let Some(interest) = Interest::from_flags(poll_read, poll_write) {
+            st.read_poller |= poll_read;
+            st.write_poller |= poll_write;
+            drop(st);
+            let result = self.transport().wait(interest, deadline);
+            let mut st = self.lock();
+            st.read_poller &= !poll_read;
+            st.write_poller &= !poll_write;
+            if st.waiters > 0 {
+                // Let a sleeping thread take over polling, or see what we are about to do.
+                self.changed.notify_all();
+            }
+            return match result {
+                Ok(()) => Ok(st),
+                Err(e) if e.kind() == io::ErrorKind::TimedOut => Err(Error::TimedOut),
+                Err(_) if st.phase == Phase::Closed => Err(Error::Closed),
+                Err(e) => {
+                    if let Some(engine) = st.engine.as_mut() {
+                        engine.fail(Error::from_io(e));
+                    }
+                    Ok(st)
+                }
+            };
+        }
+        // Others are polling for everything we need: sleep until they report.
+        st.waiters += 1;
+        let mut st = match deadline {
+            None => self.changed.wait(st).unwrap_or_else(|e| e.into_inner()),
+            Some(deadline) => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    st.waiters -= 1;
+                    return Err(Error::TimedOut);
+                }
+                self.changed
+                    .wait_timeout(st, left)
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0
+            }
+        };
+        st.waiters -= 1;
+        Ok(st)
+    }
+
+    /// Wakes every thread sleeping on the condition variable (after a state change made
+    /// outside a step, e.g. a close).
+    pub(super) fn wake_all(&self) {
+        self.changed.notify_all();
+    }
+
+    // ----- operations --------------------------------------------------------------------
+
+    /// Drives the handshake: to completion in blocking mode, one step otherwise.
+    pub(super) fn handshake(&self) -> Result<(), Error> {
+        let mut st = self.lock();
+        let deadline = st.deadline();
+        loop {
+            let may_read = Self::may_read(&st);
+            let blocking = st.blocking;
+            let progress = self.step(&mut st, may_read);
+            let engine = st.engine()?;
+            if let Some(err) = engine.error() {
+                return Err(err.clone());
+            }
+            if !engine.is_handshaking() && !engine.wants_write() {
+                return Ok(());
+            }
+            if !blocking {
+                return Ok(());
+            }
+            if progress {
+                continue;
+            }
+            let want = engine_interest(engine);
+            st = self.wait(st, want, deadline)?;
+        }
+    }
+
+    /// Reads plaintext: what is buffered, else (blocking) waits for some, end of stream or
+    /// an error; (nonblocking) `WouldBlock`.
+    pub(super) fn read(&self, buf: &mut [u8], blocking: Option<bool>) -> Result<usize, Error> {
+        let mut st = self.lock();
+        let blocking = blocking.unwrap_or(st.blocking);
+        let deadline = st.deadline();
+        loop {
+            if let Some(n) = Self::try_read(&mut st, buf)? {
+                return Ok(n);
+            }
+            let may_read = Self::may_read(&st);
+            let progress = self.step(&mut st, may_read);
+            if let Some(n) = Self::try_read(&mut st, buf)? {
+                return Ok(n);
+            }
+            if progress {
+                continue;
+            }
+            if !blocking {
+                return Err(would_block());
+            }
+            let want = engine_interest(st.engine()?) | Interest::READ;
+            st = self.wait(st, want, deadline)?;
+        }
+    }
+
+    /// Plaintext, end of stream or an error if one is due; `None` if more input is needed.
+    fn try_read(st: &mut State, buf: &mut [u8]) -> Result<Option<usize>, Error> {
+        if st.read_shut {
+            return Ok(Some(0));
+        }
+        let closed = st.phase == Phase::Closed;
+        let Some(engine) = st.engine.as_mut() else {
+            return Err(if closed {
+                Error::Closed
+            } else {
+                Error::NotStarted
+            });
+        };
+        match engine.read_plaintext(buf) {
+            Ok(Plaintext::Data(n)) if n > 0 || buf.is_empty() => Ok(Some(n)),
+            _ if closed => Err(Error::Closed),
+            Ok(Plaintext::Data(_)) | Ok(Plaintext::Pending) => Ok(None),
+            Ok(Plaintext::End) => Ok(Some(0)),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Why writing is impossible, if it is.
+    fn check_writable(st: &mut State) -> Result<(), Error> {
+        if st.phase != Phase::Open || st.write_shut {
+            return Err(Error::Closed);
+        }
+        let engine = st.engine()?;
+        if let Some(err) = engine.error() {
+            return Err(err.clone());
+        }
+        if engine.peer_closed() {
+            return Err(Error::PeerClosed);
+        }
+        if engine.transport_eof() && !engine.is_handshaking() {
+            return Err(Error::Truncated);
+        }
+        Ok(())
+    }
+
+    /// Writes plaintext. Blocking: all of it, encrypted and flushed (a timeout after part
+    /// was accepted reports that part, so nothing is sent twice). Nonblocking: what fits.
+    pub(super) fn write(
+        &self,
+        bufs: &[IoSlice<'_>],
+        blocking: Option<bool>,
+    ) -> Result<usize, Error> {
+        let total: usize = bufs.iter().map(|b| b.len()).sum();
+        let mut st = self.lock();
+        let blocking = blocking.unwrap_or(st.blocking);
+        let deadline = st.deadline();
+        let mut written = 0;
+        loop {
+            Self::check_writable(&mut st)?;
+            if written < total {
+                let engine = st.engine()?;
+                written += if written == 0 {
+                    engine.write_plaintext_vectored(bufs)
+                } else {
+                    engine.write_plaintext(remaining_slice(bufs, written))
+                };
+            }
+            // Writers read only to drive the handshake.
+            let may_read = Self::may_read(&st) && st.engine()?.is_handshaking();
+            let progress = self.step(&mut st, may_read);
+            let engine = st.engine()?;
+            if let Some(err) = engine.error() {
+                if written == 0 {
+                    return Err(err.clone());
+                }
+                return Ok(written);
+            }
+            if !blocking {
+                return match written {
+                    0 if total > 0 => {
+                        if progress {
+                            continue;
+                        }
+                        Err(would_block())
+                    }
+                    n => Ok(n),
+                };
+            }
+            if written == total && !engine.wants_write() && !engine.is_handshaking() {
+                return Ok(written);
+            }
+            if progress {
+                continue;
+            }
+            let want = if engine.is_handshaking() {
+                engine_interest(engine)
+            } else {
+                Interest::WRITE
+            };
+            st = match self.wait(st, want, deadline) {
+                Ok(st) => st,
+                Err(Error::TimedOut) if written > 0 => return Ok(written),
+                Err(e) => return Err(e),
+            };
+        }
+    }
+
+    /// Pushes pending ciphertext: blocking until it is all out, or nonblocking once.
+    pub(super) fn flush(&self, blocking: Option<bool>) -> Result<(), Error> {
+        let mut st = self.lock();
+        let blocking = blocking.unwrap_or(st.blocking);
+        let deadline = st.deadline();
+        loop {
+            let progress = self.step(&mut st, false);
+            let Some(engine) = st.engine.as_mut() else {
+                return Ok(());
+            };
+            if let Some(err) = engine.write_error() {
+                return Err(err.clone());
+            }
+            if !engine.wants_write() {
+                return Ok(());
+            }
+            if progress {
+                continue;
+            }
+            if !blocking {
+                return Err(would_block());
+            }
+            st = self.wait(st, Interest::WRITE, deadline)?;
+        }
+    }
+}
+
+/// What the engine waits for: reading, writing or both (reading if it wants nothing).
+pub(super) fn engine_interest(engine: &Engine) -> Interest {
+    Interest::from_flags(engine.wants_read(), engine.wants_write()).unwrap_or(Interest::READ)
+}
+
+/// `WouldBlock` and `Interrupted`: try again later.
+fn is_transient(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+    )
+}
+
+/// The bytes of `bufs` from offset `skip` on, as far as the slice that holds it reaches.
+fn remaining_slice<'a>(bufs: &'a [IoSlice<'a>], mut skip: usize) -> &'a [u8] {
+    for buf in bufs {
+        if skip < buf.len() {
+            return &buf[skip..];
+        }
+        skip -= buf.len();
+    }
+    &[]
+}
+
+/// The transport seen as `Read + Write` for rustls, always nonblocking.
+struct TransportIo<'a, S: Stream>(&'a S);
+
+impl<S: Stream> Read for TransportIo<'_, S> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.read_nb(buf)
+    }
+}
+
+impl<S: Stream> Write for TransportIo<'_, S> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.write_nb(buf)
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        self.0.write_vectored_nb(bufs)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}

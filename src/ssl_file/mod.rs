@@ -1,0 +1,360 @@
+//! [`SslFile`]: a TLS connection with the interface of a plain file (Pike's `SSL.File`).
+
+mod close;
+mod driver;
+mod stacking;
+
+use std::io::{self, IoSlice, Read, Write};
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::pki_types::CertificateDer;
+
+use crate::context::Context;
+use crate::engine::Engine;
+use crate::error::Error;
+use crate::file::File;
+use crate::stream::{Addr, Stream};
+use crate::version::{TlsVersion, VersionRange};
+
+use driver::{Shared, State};
+
+pub use close::OpenState;
+
+/// A TLS connection over any [`Stream`], usable like a socket.
+///
+/// * **Blocking mode**: `read` waits for data, `write` for the whole buffer to be sent.
+/// * **Nonblocking mode**: `read`/`write` return [`io::ErrorKind::WouldBlock`] instead.
+///
+/// The mode can be switched at any time ([`set_blocking`](Self::set_blocking),
+/// [`set_nonblocking`](Self::set_nonblocking)); no byte is lost or reordered. `Read` and
+/// `Write` are implemented for `&SslFile` too, so one thread may read while another writes.
+///
+/// Dropping an open `SslFile` sends `close_notify` without blocking and closes the
+/// transport; call [`close`](Self::close) to be sure the `close_notify` left.
+///
+/// # Examples
+///
+/// A client and a server over a socket pair, both blocking:
+///
+/// ```
+/// use std::io::{Read, Write};
+/// use sslfile::{Context, File, SslFile};
+///
+/// let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+/// let server_ctx = Context::builder()
+///     .certificate_chain_pem(cert.cert.pem().as_bytes(), cert.key_pair.serialize_pem().as_bytes())?
+///     .build()?;
+/// let client_ctx = Context::builder().trust_pem(cert.cert.pem().as_bytes())?.build()?;
+///
+/// let (a, b) = File::pipe()?;
+/// let server = std::thread::spawn(move || -> Result<Vec<u8>, sslfile::Error> {
+///     let mut tls = SslFile::server(b, &server_ctx)?;
+///     let mut request = Vec::new();
+///     tls.read_to_end(&mut request)?; // until the client's close_notify
+///     Ok(request)
+/// });
+/// let mut tls = SslFile::client(a, &client_ctx, "localhost")?;
+/// tls.write_all(b"hello")?;
+/// tls.close()?;
+/// assert_eq!(server.join().unwrap()?, b"hello");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct SslFile<S: Stream + 'static = File> {
+    shared: Arc<Shared<S>>,
+}
+
+/// The arguments of the seed's `create(stream, ctx, is_client, is_blocking, min_version,
+/// max_version)`, for [`SslFile::create`].
+///
+/// ```
+/// let options = sslfile::Options { is_client: true, ..Default::default() };
+/// assert!(!options.is_blocking); // nonblocking by default, as in the seed
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Start a client connection (else a server connection).
+    pub is_client: bool,
+    /// Start in blocking mode (the handshake then completes inside `create`).
+    pub is_blocking: bool,
+    /// The lowest version to accept; `None`: the context's (TLS 1.2 by default).
+    pub min_version: Option<TlsVersion>,
+    /// The highest version to offer; `None`: the context's (TLS 1.3 by default).
+    pub max_version: Option<TlsVersion>,
+    /// For a client: the name to send (SNI) and verify. `None`: the peer's IP address,
+    /// verified against the certificate's IP addresses, and no SNI sent.
+    pub server_name: Option<String>,
+}
+
+impl<S: Stream + 'static> SslFile<S> {
+    /// Wraps `stream` without starting TLS (Pike 8's `SSL.File(stream, ctx)`); the file
+    /// starts in nonblocking mode. Call [`connect`](Self::connect) or
+    /// [`accept`](Self::accept) next, after [`set_blocking`](Self::set_blocking) for a
+    /// handshake that blocks.
+    pub fn new(stream: S, ctx: &Context) -> SslFile<S> {
+        let state = State::new(ctx.clone(), ctx.default_versions(), false);
+        SslFile {
+            shared: Arc::new(Shared::new(stream, state)),
+        }
+    }
+
+    /// The seed's `create`: starts a client or server connection over `stream`.
+    ///
+    /// In blocking mode the handshake completes here and its failure is the error. In
+    /// nonblocking mode it proceeds with each `read`/`write`, and a failure is returned by
+    /// the next one.
+    ///
+    /// # Errors
+    /// A version range that is empty or includes a refused version, a server context
+    /// without certificate, a client without server name over a non-IP transport, or (in
+    /// blocking mode) the handshake's failure.
+    pub fn create(stream: S, ctx: &Context, options: Options) -> Result<SslFile<S>, Error> {
+        let (ctx_min, ctx_max) = ctx.versions();
+        let versions = VersionRange::new(
+            options.min_version.unwrap_or(ctx_min),
+            options.max_version.unwrap_or(ctx_max),
+        )?;
+        let file = SslFile {
+            shared: Arc::new(Shared::new(
+                stream,
+                State::new(ctx.clone(), versions, options.is_blocking),
+            )),
+        };
+        if options.is_client {
+            let name = match options.server_name {
+                Some(name) => name,
+                None => file.peer_ip_name()?,
+            };
+            file.connect(&name)?;
+        } else {
+            file.accept()?;
+        }
+        Ok(file)
+    }
+
+    /// A connected, blocking client: the handshake with `server_name` (a DNS name or an IP
+    /// address, sent as SNI unless it is an IP) is complete when this returns.
+    pub fn client(stream: S, ctx: &Context, server_name: &str) -> Result<SslFile<S>, Error> {
+        let file = SslFile::new(stream, ctx);
+        file.set_blocking();
+        file.connect(server_name)?;
+        Ok(file)
+    }
+
+    /// A connected, blocking server: the handshake is complete when this returns.
+    pub fn server(stream: S, ctx: &Context) -> Result<SslFile<S>, Error> {
+        let file = SslFile::new(stream, ctx);
+        file.set_blocking();
+        file.accept()?;
+        Ok(file)
+    }
+
+    /// Starts the client handshake with `server_name` (Pike 8's `connect`). Blocking mode:
+    /// returns when it has completed; nonblocking mode: it proceeds with reads and writes.
+    pub fn connect(&self, server_name: &str) -> Result<(), Error> {
+        self.start(|st| {
+            let config = st.ctx.client_config(st.versions)?;
+            Engine::client(config, server_name)
+        })
+    }
+
+    /// Starts the server handshake (Pike 8's `accept`), like [`connect`](Self::connect).
+    pub fn accept(&self) -> Result<(), Error> {
+        self.accept_with(&[])
+    }
+
+    /// Starts the server handshake with bytes already read from the stream, e.g. the start
+    /// of a ClientHello read by a plaintext protocol before STARTTLS.
+    pub fn accept_with(&self, pending_data: &[u8]) -> Result<(), Error> {
+        self.start(|st| {
+            let config = st.ctx.server_config(st.versions)?;
+            let mut engine = Engine::server(config)?;
+            engine.receive_pending(pending_data);
+            Ok(engine)
+        })
+    }
+
+    fn start(&self, make: impl FnOnce(&State) -> Result<Engine, Error>) -> Result<(), Error> {
+        let result = (|| {
+            {
+                let mut st = self.shared.lock();
+                if st.engine.is_some() {
+                    return Err(Error::Unsupported("the TLS handshake was already started"));
+                }
+                let engine = make(&st)?;
+                st.engine = Some(engine);
+            }
+            self.shared.handshake()
+        })();
+        self.shared.record(result)
+    }
+
+    fn peer_ip_name(&self) -> Result<String, Error> {
+        match self.shared.transport().peer_addr() {
+            Ok(Addr::Inet(addr)) => Ok(match addr.ip() {
+                IpAddr::V6(v6) => v6.to_canonical().to_string(),
+                ip => ip.to_string(),
+            }),
+            _ => Err(Error::Config(
+                "a client needs a server name to verify: set Options::server_name".into(),
+            )),
+        }
+    }
+
+    // ----- modes -------------------------------------------------------------------------
+
+    /// Blocking mode: reads wait for data, writes until everything is sent.
+    pub fn set_blocking(&self) {
+        self.shared.lock().blocking = true;
+    }
+
+    /// Nonblocking mode: reads and writes return `WouldBlock` instead of waiting.
+    pub fn set_nonblocking(&self) {
+        self.shared.lock().blocking = false;
+    }
+
+    /// True in blocking mode.
+    pub fn is_blocking(&self) -> bool {
+        self.shared.lock().blocking
+    }
+
+    /// Bounds every blocking operation (handshake, read, write, flush, close) by `timeout`;
+    /// expiry gives [`Error::TimedOut`] and loses nothing: the operation can be retried.
+    pub fn set_timeout(&self, timeout: Option<Duration>) {
+        self.shared.lock().timeout = timeout;
+    }
+
+    /// The timeout set by [`set_timeout`](Self::set_timeout).
+    pub fn timeout(&self) -> Option<Duration> {
+        self.shared.lock().timeout
+    }
+
+    /// Pushes pending ciphertext to the transport: all of it in blocking mode; in
+    /// nonblocking mode what fits, with `WouldBlock` if some remains.
+    pub fn flush(&self) -> Result<(), Error> {
+        self.shared.record(self.shared.flush(None))
+    }
+
+    // ----- introspection -----------------------------------------------------------------
+
+    /// The last error any operation returned (Pike's `errno()`), `WouldBlock` included.
+    /// [`Error::raw_os_error`] gives the errno number.
+    pub fn errno(&self) -> Option<Error> {
+        self.shared.lock().last_error.clone()
+    }
+
+    /// True while the handshake is in progress (or not yet started).
+    pub fn is_handshaking(&self) -> bool {
+        self.shared
+            .lock()
+            .engine
+            .as_ref()
+            .is_none_or(|e| e.is_handshaking())
+    }
+
+    /// The negotiated ALPN protocol (Pike's `next_protocol`).
+    pub fn alpn_protocol(&self) -> Option<Vec<u8>> {
+        self.shared.lock().engine.as_ref()?.alpn_protocol()
+    }
+
+    /// Pike's name for [`alpn_protocol`](Self::alpn_protocol).
+    pub fn next_protocol(&self) -> Option<Vec<u8>> {
+        self.alpn_protocol()
+    }
+
+    /// The negotiated protocol version.
+    pub fn protocol_version(&self) -> Option<TlsVersion> {
+        self.shared.lock().engine.as_ref()?.version()
+    }
+
+    /// The negotiated cipher suite, e.g. `TLS13_AES_256_GCM_SHA384`.
+    pub fn cipher_suite(&self) -> Option<rustls::CipherSuite> {
+        self.shared.lock().engine.as_ref()?.cipher_suite()
+    }
+
+    /// Client: the server name we connected to. Server: the name the client asked for (SNI).
+    pub fn server_name(&self) -> Option<String> {
+        self.shared.lock().engine.as_ref()?.server_name()
+    }
+
+    /// The peer's certificate chain, leaf first (a client's only if it sent one).
+    pub fn peer_certificates(&self) -> Option<Vec<CertificateDer<'static>>> {
+        self.shared.lock().engine.as_ref()?.peer_certificates()
+    }
+
+    /// True for a client connection, false for a server (or not started) one.
+    pub fn is_client(&self) -> bool {
+        self.shared
+            .lock()
+            .engine
+            .as_ref()
+            .is_some_and(|e| e.is_client())
+    }
+
+    /// The transport's remote address.
+    pub fn peer_addr(&self) -> io::Result<Addr> {
+        self.shared.transport().peer_addr()
+    }
+
+    /// The transport's local address.
+    pub fn local_addr(&self) -> io::Result<Addr> {
+        self.shared.transport().local_addr()
+    }
+
+    /// Borrows the transport. Reading or writing it directly corrupts the TLS stream.
+    pub fn stream(&self) -> &S {
+        self.shared.transport()
+    }
+}
+
+impl<S: Stream + 'static> std::fmt::Debug for SslFile<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let st = self.shared.lock();
+        f.debug_struct("SslFile")
+            .field("blocking", &st.blocking)
+            .field("started", &st.engine.is_some())
+            .field("version", &st.engine.as_ref().and_then(|e| e.version()))
+            .finish()
+    }
+}
+
+impl<S: Stream + 'static> Read for &SslFile<S> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        Ok(self.shared.record(self.shared.read(buf, None))?)
+    }
+}
+
+impl<S: Stream + 'static> Write for &SslFile<S> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.write_vectored(&[IoSlice::new(buf)])
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        Ok(self.shared.record(self.shared.write(bufs, None))?)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(SslFile::flush(self)?)
+    }
+}
+
+impl<S: Stream + 'static> Read for SslFile<S> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        (&*self).read(buf)
+    }
+}
+
+impl<S: Stream + 'static> Write for SslFile<S> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        (&*self).write(buf)
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        (&*self).write_vectored(bufs)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Write::flush(&mut &*self)
+    }
+}

@@ -1,0 +1,148 @@
+//! The [`Stream`] trait: what [`SslFile`](crate::SslFile) needs from its transport
+//! (Pike's `Stdio.File` interface), and the small types it speaks in.
+//!
+//! A transport is used through `&self` only, so that one thread can read while another
+//! writes, and its I/O never blocks: `read_nb`/`write_nb` return
+//! [`io::ErrorKind::WouldBlock`] instead, and [`Stream::wait`] is the one place that
+//! blocks. Every blocking behaviour of the crate is "try the step; on `WouldBlock`, `wait`".
+//!
+//! [`File`](crate::File) implements it for sockets and socket pairs; `SslFile` implements it
+//! too, so TLS can run over TLS.
+
+use std::fmt;
+use std::io::{self, IoSlice};
+use std::ops::BitOr;
+use std::time::{Duration, Instant};
+
+/// Which readiness a caller waits for. Cannot be empty.
+///
+/// ```
+/// use sslfile::Interest;
+/// let both = Interest::READ | Interest::WRITE;
+/// assert!(both.is_readable() && both.is_writable());
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Interest(u8);
+
+impl Interest {
+    /// Readable: `read_nb` can make progress (data, EOF or an error).
+    pub const READ: Interest = Interest(1);
+    /// Writable: `write_nb` can make progress.
+    pub const WRITE: Interest = Interest(2);
+    /// Both.
+    pub const BOTH: Interest = Interest(3);
+
+    /// True if this includes [`Interest::READ`].
+    pub fn is_readable(self) -> bool {
+        self.0 & 1 != 0
+    }
+
+    /// True if this includes [`Interest::WRITE`].
+    pub fn is_writable(self) -> bool {
+        self.0 & 2 != 0
+    }
+
+    /// Builds an interest from two flags; `None` if both are false.
+    pub fn from_flags(read: bool, write: bool) -> Option<Interest> {
+        match (read, write) {
+            (false, false) => None,
+            (true, false) => Some(Interest::READ),
+            (false, true) => Some(Interest::WRITE),
+            (true, true) => Some(Interest::BOTH),
+        }
+    }
+}
+
+impl BitOr for Interest {
+    type Output = Interest;
+    fn bitor(self, rhs: Interest) -> Interest {
+        Interest(self.0 | rhs.0)
+    }
+}
+
+impl fmt::Debug for Interest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self.0 {
+            1 => "READ",
+            2 => "WRITE",
+            _ => "READ | WRITE",
+        })
+    }
+}
+
+/// A transport's address: an IP socket address or a Unix-domain one.
+#[derive(Debug, Clone)]
+pub enum Addr {
+    /// TCP over IPv4 or IPv6.
+    Inet(std::net::SocketAddr),
+    /// A Unix-domain socket (often unnamed, e.g. for a socket pair).
+    Unix(std::os::unix::net::SocketAddr),
+}
+
+impl fmt::Display for Addr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Addr::Inet(addr) => write!(f, "{addr}"),
+            Addr::Unix(addr) => match addr.as_pathname() {
+                Some(path) => write!(f, "unix:{}", path.display()),
+                None => f.write_str("unix:(unnamed)"),
+            },
+        }
+    }
+}
+
+/// What [`SslFile`](crate::SslFile) needs from the stream it runs over.
+///
+/// All methods take `&self`; implementations are internally synchronised so that one thread
+/// may read while another writes. The `_nb` methods never block.
+pub trait Stream: Send + Sync {
+    /// Reads what is available without blocking: `Ok(0)` at end of stream,
+    /// `Err(WouldBlock)` when nothing is available yet.
+    fn read_nb(&self, buf: &mut [u8]) -> io::Result<usize>;
+
+    /// Writes what fits without blocking; `Err(WouldBlock)` when nothing fits.
+    fn write_nb(&self, buf: &[u8]) -> io::Result<usize>;
+
+    /// Vectored [`write_nb`](Self::write_nb). The default writes the first non-empty slice.
+    fn write_vectored_nb(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        match bufs.iter().find(|b| !b.is_empty()) {
+            Some(buf) => self.write_nb(buf),
+            None => Ok(0),
+        }
+    }
+
+    /// Pushes out anything the stream itself buffered, without blocking.
+    /// `Err(WouldBlock)` if some remains. Streams without a buffer return `Ok(())`.
+    fn flush_nb(&self) -> io::Result<()> {
+        Ok(())
+    }
+
+    /// Blocks until the stream is ready for `interest` (a `_nb` call would not return
+    /// `WouldBlock`), or until `deadline`, which gives `Err(TimedOut)`. It may return early
+    /// (spuriously); callers retry their step and wait again.
+    fn wait(&self, interest: Interest, deadline: Option<Instant>) -> io::Result<()>;
+
+    /// Ends the write direction (the peer reads end of stream); reading goes on.
+    fn shutdown_write(&self) -> io::Result<()>;
+
+    /// Closes the stream: both directions end, and threads blocked in [`wait`](Self::wait)
+    /// wake up. Closing twice is not an error.
+    fn close(&self) -> io::Result<()>;
+
+    /// Sets `SO_LINGER`: `Some(Duration::ZERO)` makes a close reset the connection at once.
+    /// Streams without such a setting ignore it.
+    fn set_linger(&self, _linger: Option<Duration>) -> io::Result<()> {
+        Ok(())
+    }
+
+    /// The remote address.
+    fn peer_addr(&self) -> io::Result<Addr>;
+
+    /// The local address.
+    fn local_addr(&self) -> io::Result<Addr>;
+}
+
+/// A deadline `timeout` from now, or none.
+pub(crate) fn deadline_after(timeout: Option<Duration>) -> Option<Instant> {
+    timeout.map(|t| Instant::now() + t)
+}
