@@ -162,6 +162,7 @@ impl Context {
 /// (enough for a client); trust in the bundled Mozilla web roots (webpki-roots) unless
 /// trust anchors are added with [`trust_pem`](Self::trust_pem) and friends; certificates and
 /// host names always verified unless a `danger_` option says otherwise.
+#[derive(Debug)]
 pub struct ContextBuilder {
     certs: CertResolver,
     roots: RootCertStore,

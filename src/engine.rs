@@ -44,7 +44,7 @@ pub(crate) struct Engine {
     transport_eof: bool,
     peer_closed: bool,
     sent_close_notify: bool,
-    write_failed: bool,
+    write_error: Option<Error>,
     error: Option<Error>,
 }
 
@@ -93,7 +93,7 @@ impl Engine {
             transport_eof: false,
             peer_closed: false,
             sent_close_notify: false,
-            write_failed: false,
+            write_error: None,
             error: None,
         }
     }
@@ -248,8 +248,9 @@ impl Engine {
     }
 
     /// True if ciphertext is waiting to be written to the transport.
+    /// False once the transport refused output: what is pending will never leave.
     pub(crate) fn wants_write(&self) -> bool {
-        self.conn.wants_write()
+        self.write_error.is_none() && self.conn.wants_write()
     }
 
     /// Writes pending ciphertext once to `wr`; the writer's errors come back untouched.
@@ -304,19 +305,24 @@ impl Engine {
     }
 
     /// Records that the transport refused our output: nothing more will be written.
+    ///
+    /// Reading goes on: a peer that sent its data and close_notify and then closed makes
+    /// our late writes (TLS 1.3 session tickets, our close_notify) fail with `EPIPE`, and
+    /// what it sent must still be delivered.
     pub(crate) fn fail_write(&mut self, err: Error) {
-        self.write_failed = true;
-        self.fail(err);
+        if self.write_error.is_none() {
+            self.write_error = Some(err);
+        }
     }
 
     /// True once the transport refused our output.
     pub(crate) fn write_failed(&self) -> bool {
-        self.write_failed
+        self.write_error.is_some()
     }
 
     /// The error that stopped output, if output stopped.
     pub(crate) fn write_error(&self) -> Option<&Error> {
-        self.error.as_ref().filter(|_| self.write_failed)
+        self.write_error.as_ref()
     }
 
     /// True while the handshake is in progress.

@@ -256,8 +256,11 @@ impl<S: Stream> Shared<S> {
             if let Some(err) = engine.error() {
                 return Err(err.clone());
             }
-            if !engine.is_handshaking() && !engine.wants_write() {
+            if !engine.is_handshaking() && (!engine.wants_write() || engine.write_failed()) {
                 return Ok(());
+            }
+            if let Some(err) = engine.write_error() {
+                return Err(err.clone());
             }
             if !blocking {
                 return Ok(());
@@ -324,7 +327,7 @@ impl<S: Stream> Shared<S> {
             return Err(Error::Closed);
         }
         let engine = st.engine()?;
-        if let Some(err) = engine.error() {
+        if let Some(err) = engine.error().or(engine.write_error()) {
             return Err(err.clone());
         }
         if engine.peer_closed() {
@@ -362,7 +365,7 @@ impl<S: Stream> Shared<S> {
             let may_read = Self::may_read(&st) && st.engine()?.is_handshaking();
             let progress = self.step(&mut st, may_read);
             let engine = st.engine()?;
-            if let Some(err) = engine.error() {
+            if let Some(err) = engine.error().or(engine.write_error()) {
                 if written == 0 {
                     return Err(err.clone());
                 }
