@@ -77,6 +77,10 @@ impl<S: Stream + 'static> SslFile<S> {
                 }
             }
         }
+        // A peer that is already gone is not a failure of close, but errno() tells.
+        if let Some(err) = st.engine.as_ref().and_then(|e| e.write_error()).cloned() {
+            st.last_error = Some(err);
+        }
         drop(st);
         self.close_transport()?;
         outcome

@@ -327,11 +327,14 @@ impl<S: Stream> Shared<S> {
             return Err(Error::Closed);
         }
         let engine = st.engine()?;
-        if let Some(err) = engine.error().or(engine.write_error()) {
+        if let Some(err) = engine.error() {
             return Err(err.clone());
         }
         if engine.peer_closed() {
             return Err(Error::PeerClosed);
+        }
+        if let Some(err) = engine.write_error() {
+            return Err(err.clone());
         }
         if engine.transport_eof() && !engine.is_handshaking() {
             return Err(Error::Truncated);

@@ -10,6 +10,8 @@
 
 pub mod certs;
 pub mod openssl;
+pub mod pair;
+pub mod relay;
 
 pub use certs::tempdir;
 

@@ -1,0 +1,113 @@
+//! Connected `SslFile` pairs over socket pairs or loopback TCP, for the behaviour tests.
+
+use std::net::TcpListener;
+use std::thread;
+use std::time::Duration;
+
+use sslfile::{Context, File, SslFile};
+
+use super::certs::TestPki;
+use super::TIMEOUT;
+
+/// Which kind of transport a test runs over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// `File::pipe()`: a Unix-domain socket pair.
+    SocketPair,
+    /// Loopback TCP.
+    Tcp,
+}
+
+/// Both transports, for tests that run over each.
+pub const TRANSPORTS: [Transport; 2] = [Transport::SocketPair, Transport::Tcp];
+
+/// Two connected plain files: (client end, server end).
+pub fn raw_pair(transport: Transport) -> (File, File) {
+    match transport {
+        Transport::SocketPair => File::pipe().expect("socketpair"),
+        Transport::Tcp => {
+            let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+            let client = File::connect(listener.local_addr().unwrap()).expect("connect");
+            let (server, _) = listener.accept().expect("accept");
+            (client, File::try_from(server).expect("file"))
+        }
+    }
+}
+
+/// A test PKI with a server certificate for localhost, 127.0.0.1 and ::1, and the
+/// contexts that go with it.
+pub struct Setup {
+    pub pki: TestPki,
+    pub server_ctx: Context,
+    pub client_ctx: Context,
+}
+
+impl Setup {
+    /// Server and client contexts without ALPN.
+    pub fn new() -> Setup {
+        Setup::with_alpn(&[], &[])
+    }
+
+    /// Server and client contexts with the given ALPN lists.
+    pub fn with_alpn(server_alpn: &[&str], client_alpn: &[&str]) -> Setup {
+        let pki = TestPki::new();
+        let leaf = pki.leaf(&["localhost", "127.0.0.1", "::1"]);
+        let server_ctx = Context::builder()
+            .certificate_chain_pem(leaf.chain_pem.as_bytes(), leaf.key_pem.as_bytes())
+            .unwrap()
+            .alpn_protocols(server_alpn)
+            .build()
+            .unwrap();
+        let client_ctx = Context::builder()
+            .trust_pem(pki.ca_pem.as_bytes())
+            .unwrap()
+            .alpn_protocols(client_alpn)
+            .build()
+            .unwrap();
+        Setup {
+            pki,
+            server_ctx,
+            client_ctx,
+        }
+    }
+
+    /// A blocking client and server, handshake completed on both sides, with a 10 s
+    /// timeout on each so that a failing test cannot hang.
+    pub fn connect(&self, transport: Transport) -> (SslFile, SslFile) {
+        let (c, s) = raw_pair(transport);
+        let server_ctx = self.server_ctx.clone();
+        let server = thread::spawn(move || {
+            let file = SslFile::new(s, &server_ctx);
+            file.set_blocking();
+            file.set_timeout(Some(TIMEOUT));
+            file.accept().map(|()| file)
+        });
+        let client = SslFile::new(c, &self.client_ctx);
+        client.set_blocking();
+        client.set_timeout(Some(TIMEOUT));
+        client.connect("localhost").expect("client handshake");
+        let server = server.join().unwrap().expect("server handshake");
+        (client, server)
+    }
+}
+
+impl Default for Setup {
+    fn default() -> Self {
+        Setup::new()
+    }
+}
+
+/// Polls `f` every millisecond until it returns `Some`, for at most [`TIMEOUT`].
+pub fn eventually<T>(mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "condition not reached in time"
+        );
+        thread::sleep(Duration::from_millis(1));
+    }
+}
