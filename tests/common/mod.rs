@@ -13,6 +13,7 @@ pub mod openssl;
 pub mod pair;
 pub mod relay;
 
+#[allow(unused_imports)]
 pub use certs::tempdir;
 
 use std::io;
