@@ -110,9 +110,10 @@
 //! | `Stdio.File` | [`File`] ([`File::pipe`], [`File::connect`]) and the [`Stream`] trait |
 //! | `SSL.Constants.ProtocolVersion` | [`TlsVersion`] (SSL 3.0 – TLS 1.1 refused) |
 
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)] // one exception: registering a descriptor with `polling` (backend/watch.rs)
 #![deny(missing_docs)]
 
+mod backend;
 mod context;
 mod describe;
 mod engine;
@@ -125,6 +126,7 @@ mod sys;
 mod verifier;
 mod version;
 
+pub use backend::{Backend, CallOut, ReadyFn, Watch, WatchSource};
 pub use context::{Context, ContextBuilder};
 pub use error::Error;
 pub use file::File;

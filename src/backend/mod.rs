@@ -1,0 +1,367 @@
+//! [`Backend`]: a callback event loop (Pike's `Pike.Backend`) on the `polling` crate.
+//!
+//! Why `polling` and not mio: its level-triggered mode is exactly the `Stdio.File` contract
+//! (a callback keeps being called while its descriptor is ready and the interest is set),
+//! so drivers need no "drain until `WouldBlock`" bookkeeping; its `notify` gives the
+//! cross-thread wake-up; and its epoll descriptor is exposed, so a backend can be nested in
+//! another event loop.
+//!
+//! Callbacks run on the thread that runs the backend, with no backend lock held: a
+//! callback may register, change or drop watches, schedule or remove call_outs, or stop the
+//! backend.
+
+mod timers;
+mod watch;
+
+use std::io;
+use std::num::NonZeroUsize;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use polling::{Events, Poller};
+use slab::Slab;
+
+pub use timers::CallOut;
+pub use watch::{ReadyFn, Watch, WatchSource};
+
+use crate::stream::Interest;
+use timers::Timers;
+
+/// A callback event loop: readiness callbacks on descriptors and timed call_outs.
+///
+/// `Backend` is a cheap, `Send + Sync` handle: clones refer to the same loop, so any
+/// thread can schedule call_outs, wake it or stop it. One thread at a time runs it.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::{Arc, atomic::{AtomicU32, Ordering}};
+/// use std::time::Duration;
+///
+/// let backend = sslfile::Backend::new()?;
+/// let count = Arc::new(AtomicU32::new(0));
+/// let c = count.clone();
+/// backend.call_out(Duration::from_millis(5), move || { c.fetch_add(1, Ordering::SeqCst); });
+/// let removed = backend.call_out(Duration::ZERO, || unreachable!());
+/// assert!(backend.remove_call_out(removed));
+/// let stopper = backend.clone();
+/// backend.call_out(Duration::from_millis(10), move || stopper.stop());
+/// backend.run()?;
+/// assert_eq!(count.load(Ordering::SeqCst), 1);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Backend {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    poller: Poller,
+    sources: Mutex<Slab<ReadyFn>>,
+    timers: Mutex<Timers>,
+    /// Held by the thread running the backend; holds the event buffer.
+    runner: Mutex<Events>,
+    stop: AtomicBool,
+}
+
+impl std::fmt::Debug for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Backend")
+            .field("fd", &self.inner.poller.as_raw_fd())
+            .field("watches", &self.watch_count())
+            .finish()
+    }
+}
+
+impl PartialEq for Backend {
+    fn eq(&self, other: &Backend) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+}
+
+impl Eq for Backend {}
+
+impl Backend {
+    /// A new, empty backend.
+    pub fn new() -> io::Result<Backend> {
+        let poller = Poller::new()?;
+        if !poller.supports_level() {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "this system's poller has no level-triggered mode",
+            ));
+        }
+        Ok(Backend {
+            inner: Arc::new(Inner {
+                poller,
+                sources: Mutex::new(Slab::new()),
+                timers: Mutex::new(Timers::default()),
+                runner: Mutex::new(Events::with_capacity(
+                    NonZeroUsize::new(1024).expect("non-zero"),
+                )),
+                stop: AtomicBool::new(false),
+            }),
+        })
+    }
+
+    /// The process-wide default backend (Pike's default backend), run by a thread of its
+    /// own that is started on first use. Files in callback mode use it unless given another
+    /// with `set_backend`.
+    pub fn default_backend() -> Backend {
+        static DEFAULT: OnceLock<Backend> = OnceLock::new();
+        DEFAULT
+            .get_or_init(|| {
+                let backend = Backend::new().expect("cannot create the default backend");
+                let runner = backend.clone();
+                std::thread::Builder::new()
+                    .name("sslfile-backend".into())
+                    .spawn(move || loop {
+                        if let Err(e) = runner.run_once(None) {
+                            eprintln!("sslfile default backend: {e}");
+                            std::thread::sleep(Duration::from_millis(10));
+                        }
+                    })
+                    .expect("cannot start the default backend thread");
+                backend
+            })
+            .clone()
+    }
+
+    /// Registers `source`'s descriptor: `callback` runs on this backend for as long as it
+    /// is ready for `interest` (level-triggered). Drop the returned [`Watch`] to stop.
+    pub fn watch(
+        &self,
+        source: Arc<dyn WatchSource>,
+        interest: Option<Interest>,
+        callback: ReadyFn,
+    ) -> io::Result<Watch> {
+        Watch::register(&self.inner, source, interest, callback)
+    }
+
+    /// Runs `f` on this backend once `delay` has passed (Pike's `call_out`). From any
+    /// thread; the backend is woken to take the new deadline into account.
+    pub fn call_out(&self, delay: Duration, f: impl FnOnce() + Send + 'static) -> CallOut {
+        let id = self
+            .inner
+            .timers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .add(Instant::now() + delay, Box::new(f));
+        self.wake();
+        id
+    }
+
+    /// Cancels a call_out; false if it already ran or was removed.
+    pub fn remove_call_out(&self, id: CallOut) -> bool {
+        self.inner
+            .timers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(id)
+    }
+
+    /// Wakes the thread running the backend (from any thread).
+    pub fn wake(&self) {
+        let _ = self.inner.poller.notify();
+    }
+
+    /// Makes [`run`](Self::run) return after the current round (from any thread).
+    pub fn stop(&self) {
+        self.inner.stop.store(true, Ordering::SeqCst);
+        self.wake();
+    }
+
+    /// Runs rounds until [`stop`](Self::stop) is called.
+    pub fn run(&self) -> io::Result<()> {
+        self.inner.stop.store(false, Ordering::SeqCst);
+        while !self.inner.stop.load(Ordering::SeqCst) {
+            self.run_once(None)?;
+        }
+        Ok(())
+    }
+
+    /// One round: waits up to `timeout` (`None`: until something happens) for ready
+    /// descriptors or due call_outs, and runs their callbacks. Returns how many ran.
+    pub fn run_once(&self, timeout: Option<Duration>) -> io::Result<usize> {
+        let mut events = self.inner.runner.lock().unwrap_or_else(|e| e.into_inner());
+        let wait = match (timeout, self.next_timeout()) {
+            (None, next) => next,
+            (Some(t), None) => Some(t),
+            (Some(t), Some(next)) => Some(t.min(next)),
+        };
+        events.clear();
+        match self.inner.poller.wait(&mut events, wait) {
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+        let mut ran = 0;
+        for event in events.iter() {
+            let callback = {
+                let sources = self.inner.sources.lock().unwrap_or_else(|e| e.into_inner());
+                sources.get(event.key).cloned()
+            };
+            let ready = Interest::from_flags(event.readable, event.writable);
+            if let (Some(callback), Some(ready)) = (callback, ready) {
+                callback(ready);
+                ran += 1;
+            }
+        }
+        drop(events);
+        let now = Instant::now();
+        loop {
+            let job = self
+                .inner
+                .timers
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .pop_due(now);
+            match job {
+                Some(job) => {
+                    job();
+                    ran += 1;
+                }
+                None => break,
+            }
+        }
+        Ok(ran)
+    }
+
+    /// How long until the next call_out is due (zero if overdue), for a loop that nests
+    /// this backend: wait on [`as_raw_fd`](AsRawFd::as_raw_fd) for readability or this
+    /// timeout, then call `run_once(Some(Duration::ZERO))`.
+    pub fn next_timeout(&self) -> Option<Duration> {
+        self.inner
+            .timers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .next_deadline()
+            .map(|at| at.saturating_duration_since(Instant::now()))
+    }
+
+    /// How many descriptors are watched (for tests and statistics).
+    pub fn watch_count(&self) -> usize {
+        self.inner
+            .sources
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
+    }
+
+    /// How many call_outs are pending.
+    pub fn call_out_count(&self) -> usize {
+        self.inner
+            .timers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
+    }
+}
+
+impl AsRawFd for Backend {
+    /// The poller's descriptor: readable whenever the backend has descriptor events or a
+    /// wake-up to process (call_outs: see [`Backend::next_timeout`]).
+    fn as_raw_fd(&self) -> RawFd {
+        self.inner.poller.as_raw_fd()
+    }
+}
+
+impl AsFd for Backend {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.inner.poller.as_fd()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::os::unix::net::UnixStream;
+    use std::sync::atomic::AtomicUsize;
+
+    #[test]
+    fn a_watch_is_level_triggered_and_dropping_it_stops_the_callbacks() {
+        let backend = Backend::new().unwrap();
+        let (a, mut b) = UnixStream::pair().unwrap();
+        let hits = Arc::new(AtomicUsize::new(0));
+        let h = hits.clone();
+        let watch = backend
+            .watch(
+                Arc::new(a),
+                Some(Interest::READ),
+                Arc::new(move |ready| {
+                    assert!(ready.is_readable());
+                    h.fetch_add(1, Ordering::SeqCst);
+                }),
+            )
+            .unwrap();
+        assert_eq!(
+            backend.run_once(Some(Duration::from_millis(10))).unwrap(),
+            0
+        );
+        b.write_all(b"x").unwrap();
+        // Nobody reads the byte: level-triggered, so it fires every round.
+        for _ in 0..3 {
+            assert_eq!(
+                backend.run_once(Some(Duration::from_millis(100))).unwrap(),
+                1
+            );
+        }
+        watch.set_interest(None).unwrap();
+        assert_eq!(
+            backend.run_once(Some(Duration::from_millis(10))).unwrap(),
+            0
+        );
+        watch.set_interest(Some(Interest::READ)).unwrap();
+        assert_eq!(
+            backend.run_once(Some(Duration::from_millis(100))).unwrap(),
+            1
+        );
+        assert_eq!(backend.watch_count(), 1);
+        drop(watch);
+        assert_eq!(backend.watch_count(), 0);
+        assert_eq!(
+            backend.run_once(Some(Duration::from_millis(10))).unwrap(),
+            0
+        );
+        assert_eq!(hits.load(Ordering::SeqCst), 4);
+    }
+
+    #[test]
+    fn another_thread_can_schedule_and_stop() {
+        let backend = Backend::new().unwrap();
+        let remote = backend.clone();
+        let ran = Arc::new(AtomicBool::new(false));
+        let r = ran.clone();
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(20));
+            let stopper = remote.clone();
+            remote.call_out(Duration::ZERO, move || {
+                r.store(true, Ordering::SeqCst);
+                stopper.stop();
+            });
+        });
+        backend.run().unwrap();
+        t.join().unwrap();
+        assert!(ran.load(Ordering::SeqCst));
+    }
+
+    #[test]
+    fn call_outs_are_exact_to_the_millisecond_scale() {
+        let backend = Backend::new().unwrap();
+        let start = Instant::now();
+        let fired = Arc::new(Mutex::new(None));
+        let f = fired.clone();
+        let stopper = backend.clone();
+        backend.call_out(Duration::from_millis(30), move || {
+            *f.lock().unwrap() = Some(start.elapsed());
+            stopper.stop();
+        });
+        backend.run().unwrap();
+        let elapsed = fired.lock().unwrap().unwrap();
+        assert!(elapsed >= Duration::from_millis(30), "{elapsed:?}");
+        assert!(elapsed < Duration::from_millis(200), "{elapsed:?}");
+    }
+}
