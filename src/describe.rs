@@ -148,7 +148,7 @@ fn describe_incompatible(why: &PeerIncompatible) -> String {
 }
 
 /// A TLS record starts with a content type 20..=24 and major version 3.
-fn looks_like_tls(first: &[u8]) -> bool {
+pub(crate) fn looks_like_tls(first: &[u8]) -> bool {
     match first {
         [] => true,
         [kind] => (20..=24).contains(kind),

@@ -355,6 +355,17 @@ impl Engine {
                 .is_ok_and(|chunk| !chunk.is_empty())
     }
 
+    /// The bytes the peer sent first (kept while handshaking, for the alert callback).
+    pub(crate) fn first_bytes(&self) -> &[u8] {
+        &self.first_bytes
+    }
+
+    /// True if the handshake failed because the peer does not speak TLS (e.g. it sent an
+    /// HTTP request to a TLS port): the case for the alert callback.
+    pub(crate) fn peer_not_tls(&self) -> bool {
+        self.error.is_some() && !crate::describe::looks_like_tls(&self.first_bytes)
+    }
+
     // ----- introspection -----------------------------------------------------------------
 
     /// The negotiated protocol version.

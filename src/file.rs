@@ -11,9 +11,10 @@ use std::net::{Shutdown, TcpStream, ToSocketAddrs};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
+use crate::backend::{Backend, ReadyFn, Watch};
 use crate::stream::{deadline_after, Addr, Interest, Stream};
 use crate::sys::wait_fd;
 
@@ -35,10 +36,19 @@ use crate::sys::wait_fd;
 /// ```
 #[derive(Debug)]
 pub struct File {
-    socket: RwLock<Option<Socket>>,
+    pub(crate) inner: Arc<FileInner>,
+}
+
+#[derive(Debug)]
+pub(crate) struct FileInner {
+    socket: RwLock<Option<Arc<Socket>>>,
     closed: AtomicBool,
     blocking: AtomicBool,
     timeout: Mutex<Option<Duration>>,
+    /// The registration on a backend (callback mode), if any.
+    pub(crate) watch: Mutex<Option<Watch>>,
+    /// The user's Stdio.File callbacks (see `file_callbacks`).
+    pub(crate) callbacks: Mutex<crate::file_callbacks::FileCallbacks>,
 }
 
 #[derive(Debug)]
@@ -56,6 +66,12 @@ impl Socket {
     }
 }
 
+impl AsFd for Socket {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd()
+    }
+}
+
 impl File {
     fn new(socket: Socket) -> io::Result<File> {
         match &socket {
@@ -63,11 +79,22 @@ impl File {
             Socket::Unix(s) => s.set_nonblocking(true)?,
         }
         Ok(File {
-            socket: RwLock::new(Some(socket)),
-            closed: AtomicBool::new(false),
-            blocking: AtomicBool::new(true),
-            timeout: Mutex::new(None),
+            inner: Arc::new(FileInner {
+                socket: RwLock::new(Some(Arc::new(socket))),
+                closed: AtomicBool::new(false),
+                blocking: AtomicBool::new(true),
+                timeout: Mutex::new(None),
+                watch: Mutex::new(None),
+                callbacks: Mutex::new(Default::default()),
+            }),
         })
+    }
+
+    /// Another handle to the same file (for callbacks, which receive the file).
+    pub(crate) fn handle(&self) -> File {
+        File {
+            inner: self.inner.clone(),
+        }
     }
 
     /// Connects to a TCP address (blocking), like [`TcpStream::connect`].
@@ -83,27 +110,40 @@ impl File {
 
     /// Blocking mode: reads wait for at least one byte, writes for the whole buffer.
     pub fn set_blocking(&self) {
-        self.blocking.store(true, Ordering::Relaxed);
+        self.set_blocking_keep_callbacks();
+        self.clear_callbacks();
     }
 
-    /// Nonblocking mode: reads and writes return `WouldBlock` instead of waiting.
+    /// Blocking mode, keeping the callbacks (they go on running in their backend).
+    pub fn set_blocking_keep_callbacks(&self) {
+        self.inner.blocking.store(true, Ordering::Relaxed);
+    }
+
+    /// Nonblocking mode without callbacks: reads and writes return `WouldBlock` instead of
+    /// waiting. (Pike's `set_nonblocking()` with no callbacks.)
     pub fn set_nonblocking(&self) {
-        self.blocking.store(false, Ordering::Relaxed);
+        self.set_nonblocking_keep_callbacks();
+        self.clear_callbacks();
+    }
+
+    /// Nonblocking mode, keeping the callbacks.
+    pub fn set_nonblocking_keep_callbacks(&self) {
+        self.inner.blocking.store(false, Ordering::Relaxed);
     }
 
     /// True in blocking mode.
     pub fn is_blocking(&self) -> bool {
-        self.blocking.load(Ordering::Relaxed)
+        self.inner.blocking.load(Ordering::Relaxed)
     }
 
     /// Bounds every blocking read and write; expiry gives `Err(TimedOut)`.
     pub fn set_timeout(&self, timeout: Option<Duration>) {
-        *self.timeout.lock().unwrap_or_else(|e| e.into_inner()) = timeout;
+        *self.inner.timeout.lock().unwrap_or_else(|e| e.into_inner()) = timeout;
     }
 
     /// True until [`close`](File::close) (the peer's end of stream does not close it).
     pub fn is_open(&self) -> bool {
-        !self.closed.load(Ordering::Acquire)
+        !self.inner.closed.load(Ordering::Acquire)
     }
 
     /// Closes both directions and releases the descriptor. Closing twice is fine.
@@ -123,9 +163,9 @@ impl File {
 
     /// Runs `f` on the open socket; `NotConnected` once closed.
     fn with_socket<T>(&self, f: impl FnOnce(&Socket) -> io::Result<T>) -> io::Result<T> {
-        let guard = self.socket.read().unwrap_or_else(|e| e.into_inner());
+        let guard = self.inner.socket.read().unwrap_or_else(|e| e.into_inner());
         match guard.as_ref() {
-            Some(socket) if !self.closed.load(Ordering::Acquire) => f(socket),
+            Some(socket) if !self.inner.closed.load(Ordering::Acquire) => f(socket),
             _ => Err(io::Error::new(
                 io::ErrorKind::NotConnected,
                 "the file is closed",
@@ -140,7 +180,7 @@ impl File {
     ) -> io::Result<T> {
         let deadline = if self.is_blocking() {
             Some(deadline_after(
-                *self.timeout.lock().unwrap_or_else(|e| e.into_inner()),
+                *self.inner.timeout.lock().unwrap_or_else(|e| e.into_inner()),
             ))
         } else {
             None
@@ -177,7 +217,7 @@ impl TryFrom<UnixStream> for File {
 impl AsRawFd for File {
     /// The descriptor, or -1 once the file is closed.
     fn as_raw_fd(&self) -> RawFd {
-        let guard = self.socket.read().unwrap_or_else(|e| e.into_inner());
+        let guard = self.inner.socket.read().unwrap_or_else(|e| e.into_inner());
         guard.as_ref().map_or(-1, |s| s.fd().as_raw_fd())
     }
 }
@@ -218,28 +258,91 @@ impl Stream for File {
     }
 
     fn close(&self) -> io::Result<()> {
-        if self.closed.swap(true, Ordering::AcqRel) {
+        if self.inner.closed.swap(true, Ordering::AcqRel) {
             return Ok(());
         }
-        // Wake threads blocked in `wait` first, then release the descriptor once they left.
+        // Wake threads blocked in `wait` first, then release the descriptor once they left
+        // and the backend let go of it.
         if let Some(socket) = self
+            .inner
             .socket
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .as_ref()
         {
-            let _ = match socket {
+            let _ = match &**socket {
                 Socket::Tcp(s) => s.shutdown(Shutdown::Both),
                 Socket::Unix(s) => s.shutdown(Shutdown::Both),
             };
         }
-        drop(
-            self.socket
-                .write()
-                .unwrap_or_else(|e| e.into_inner())
-                .take(),
-        );
+        self.unwatch();
+        let socket = self
+            .inner
+            .socket
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        drop(socket);
         Ok(())
+    }
+
+    fn watch(&self, backend: &Backend, on_ready: ReadyFn) -> io::Result<()> {
+        let source = {
+            let guard = self.inner.socket.read().unwrap_or_else(|e| e.into_inner());
+            match guard.as_ref() {
+                Some(s) if self.is_open() => s.clone(),
+                _ => return Err(io::ErrorKind::NotConnected.into()),
+            }
+        };
+        let watch = backend.watch(source, None, on_ready)?;
+        let old = self
+            .inner
+            .watch
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .replace(watch);
+        drop(old);
+        Ok(())
+    }
+
+    fn set_interest(&self, interest: Option<Interest>) -> io::Result<()> {
+        match self
+            .inner
+            .watch
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+        {
+            Some(watch) => watch.set_interest(interest),
+            None => Ok(()),
+        }
+    }
+
+    fn unwatch(&self) {
+        let old = self
+            .inner
+            .watch
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        drop(old); // outside the lock: it may release the last reference to a callback
+    }
+
+    fn take_callbacks(&self) -> crate::stream::SavedCallbacks {
+        self.take_file_callbacks()
+    }
+
+    fn restore_callbacks(&self, saved: crate::stream::SavedCallbacks) {
+        self.restore_file_callbacks(saved);
+    }
+
+    fn backend(&self) -> Option<Backend> {
+        self.inner
+            .watch
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .and_then(Watch::backend)
     }
 
     fn set_linger(&self, linger: Option<Duration>) -> io::Result<()> {

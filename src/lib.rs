@@ -119,6 +119,7 @@ mod describe;
 mod engine;
 mod error;
 mod file;
+mod file_callbacks;
 mod framing;
 mod ssl_file;
 mod stream;
@@ -130,8 +131,12 @@ pub use backend::{Backend, CallOut, ReadyFn, Watch, WatchSource};
 pub use context::{Context, ContextBuilder};
 pub use error::Error;
 pub use file::File;
-pub use ssl_file::{OpenState, Options, SslFile};
-pub use stream::{Addr, Interest, Stream};
+pub use file_callbacks::{FileCloseCallback, FileReadCallback, FileWriteCallback};
+pub use ssl_file::{
+    AcceptCallback, AlertCallback, Callbacks, CloseCallback, OpenState, Options, ReadCallback,
+    SslFile, WriteCallback,
+};
+pub use stream::{Addr, Interest, SavedCallbacks, Stream};
 pub use version::TlsVersion;
 
 /// The rustls types that appear in this crate's API.

@@ -14,6 +14,8 @@ use std::io::{self, IoSlice};
 use std::ops::BitOr;
 use std::time::{Duration, Instant};
 
+use crate::backend::{Backend, ReadyFn};
+
 /// Which readiness a caller waits for. Cannot be empty.
 ///
 /// ```
@@ -135,11 +137,63 @@ pub trait Stream: Send + Sync {
         Ok(())
     }
 
+    /// Callback mode: calls `on_ready` on `backend` while the stream is ready for the
+    /// interest set by [`set_interest`](Self::set_interest) (level-triggered; none at
+    /// first). Replaces an earlier watch. Streams without a descriptor: `Unsupported`.
+    fn watch(&self, _backend: &Backend, _on_ready: ReadyFn) -> io::Result<()> {
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "this stream cannot be used in callback mode",
+        ))
+    }
+
+    /// What the watch waits for (`None`: nothing for now). A layered stream adds what it
+    /// needs itself (a TLS layer with output to flush adds `WRITE`).
+    fn set_interest(&self, _interest: Option<Interest>) -> io::Result<()> {
+        Ok(())
+    }
+
+    /// Ends the watch; the backend drops its reference to the callback.
+    fn unwatch(&self) {}
+
+    /// The backend the stream is watched on, if any.
+    fn backend(&self) -> Option<Backend> {
+        None
+    }
+
+    /// True if the stream holds input that descriptor readiness does not show (a TLS layer
+    /// with decrypted data): a watcher should read again without waiting.
+    fn has_buffered_input(&self) -> bool {
+        false
+    }
+
+    /// Takes the stream's own callbacks away (they are kept, not called) while another
+    /// layer uses the stream; [`restore_callbacks`](Self::restore_callbacks) puts them back.
+    fn take_callbacks(&self) -> SavedCallbacks {
+        SavedCallbacks(None)
+    }
+
+    /// Puts back what [`take_callbacks`](Self::take_callbacks) took.
+    fn restore_callbacks(&self, _saved: SavedCallbacks) {}
+
     /// The remote address.
     fn peer_addr(&self) -> io::Result<Addr>;
 
     /// The local address.
     fn local_addr(&self) -> io::Result<Addr>;
+}
+
+/// A stream's own callbacks and backend, set aside while a TLS layer uses the stream.
+pub struct SavedCallbacks(pub(crate) Option<Box<dyn std::any::Any + Send>>);
+
+impl fmt::Debug for SavedCallbacks {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "SavedCallbacks(..)"
+        } else {
+            "SavedCallbacks(none)"
+        })
+    }
 }
 
 /// A deadline `timeout` from now, or none.

@@ -87,6 +87,11 @@ impl<S: Stream + 'static> SslFile<S> {
     }
 
     fn close_transport(&self) -> Result<(), Error> {
+        // Closing the transport ends its watch too: the backend lets go of the file.
+        self.shared.lock_dispatch().watching = false;
+        self.shared
+            .watching
+            .store(false, std::sync::atomic::Ordering::Release);
         let result = self.shared.transport().close().map_err(Error::from_io);
         self.shared.wake_all();
         result
@@ -190,10 +195,37 @@ impl<S: Stream + 'static> SslFile<S> {
     ///
     /// Plaintext received but not read is discarded.
     pub fn into_stream(self) -> Result<S, Error> {
-        let shared = Arc::try_unwrap(self.shared).map_err(|_| {
-            Error::Unsupported("into_stream: the file is still in use (a background close)")
-        })?;
-        into_transport(shared)
+        // The backend lets go of the file first; a callback still running (or a
+        // background close) holds a handle for a moment longer.
+        self.clear_callbacks();
+        self.shared.transport().unwatch();
+        let mut shared = self.shared;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let shared = loop {
+            match Arc::try_unwrap(shared) {
+                Ok(shared) => break shared,
+                Err(still_shared) if Instant::now() < deadline => {
+                    shared = still_shared;
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err(_) => {
+                    return Err(Error::Unsupported(
+                        "into_stream: another handle to the file is still in use",
+                    ))
+                }
+            }
+        };
+        let saved = shared
+            .dispatch
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .saved_stream_callbacks
+            .take();
+        let transport = into_transport(shared)?;
+        if let Some(saved) = saved {
+            transport.restore_callbacks(saved);
+        }
+        Ok(transport)
     }
 
     /// Sets `SO_LINGER` on the transport. `Some(Duration::ZERO)`: `close` does not wait for
@@ -250,7 +282,10 @@ impl<S: Stream + 'static> SslFile<S> {
 }
 
 /// One nonblocking round of a clean close; true once both close_notifies were exchanged.
-fn advance_clean_close<S: Stream>(shared: &Shared<S>, st: &mut State) -> Result<bool, Error> {
+fn advance_clean_close<S: Stream + 'static>(
+    shared: &Shared<S>,
+    st: &mut State,
+) -> Result<bool, Error> {
     st.engine()?.hold_plaintext()?;
     let may_read = Shared::<S>::may_read(st);
     shared.step(st, may_read);
@@ -271,7 +306,7 @@ fn advance_clean_close<S: Stream>(shared: &Shared<S>, st: &mut State) -> Result<
 
 /// Flushes until nothing is pending, the transport fails (not an error here: the peer is
 /// gone) or the deadline passes (`TimedOut`).
-fn flush_until_done<'a, S: Stream>(
+fn flush_until_done<'a, S: Stream + 'static>(
     shared: &'a Shared<S>,
     mut st: std::sync::MutexGuard<'a, State>,
     deadline: Option<Instant>,
@@ -296,7 +331,7 @@ fn flush_until_done<'a, S: Stream>(
 }
 
 /// The decision of `into_stream`, on a connection nobody else holds.
-fn into_transport<S: Stream>(mut shared: Shared<S>) -> Result<S, Error> {
+fn into_transport<S: Stream + 'static>(mut shared: Shared<S>) -> Result<S, Error> {
     let st = shared.state.get_mut().unwrap_or_else(|e| e.into_inner());
     let phase = st.phase;
     let verdict = match (&st.engine, phase) {
@@ -334,7 +369,7 @@ fn incomplete_close() -> Error {
     ))
 }
 
-impl<S: Stream> Drop for Shared<S> {
+impl<S: Stream + 'static> Drop for Shared<S> {
     /// The last handle is gone: send close_notify without blocking (best effort) and close
     /// the transport, unless `close` or `into_stream` already dealt with it.
     fn drop(&mut self) {

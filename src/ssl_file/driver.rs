@@ -14,6 +14,7 @@
 //! blocking read in one thread and a blocking write in another run side by side.
 
 use std::io::{self, IoSlice, Read, Write};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -84,11 +85,15 @@ impl State {
 }
 
 /// The connection: transport, state, and the condition variable waiters sleep on.
-pub(super) struct Shared<S: Stream> {
+pub(super) struct Shared<S: Stream + 'static> {
     /// `None` only after `into_stream` took it.
     pub(super) transport: Option<S>,
     pub(super) state: Mutex<State>,
     changed: Condvar,
+    /// Callback mode (see `callbacks`); locked after `state`, never before.
+    pub(super) dispatch: Mutex<super::callbacks::Dispatch<S>>,
+    /// True while the transport is watched on a backend (a lock-free hint).
+    pub(super) watching: AtomicBool,
 }
 
 /// `WouldBlock`, as an [`Error`].
@@ -96,12 +101,17 @@ pub(super) fn would_block() -> Error {
     Error::from_io(io::ErrorKind::WouldBlock.into())
 }
 
-impl<S: Stream> Shared<S> {
+impl<S: Stream + 'static> Shared<S> {
+    /// Takes the transport over: its own callbacks are set aside until `into_stream`.
     pub(super) fn new(transport: S, state: State) -> Shared<S> {
+        let backend = transport.backend();
+        let saved = transport.take_callbacks();
         Shared {
             transport: Some(transport),
             state: Mutex::new(state),
             changed: Condvar::new(),
+            dispatch: Mutex::new(super::callbacks::Dispatch::new(saved, backend)),
+            watching: AtomicBool::new(false),
         }
     }
 

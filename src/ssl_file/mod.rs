@@ -1,5 +1,6 @@
 //! [`SslFile`]: a TLS connection with the interface of a plain file (Pike's `SSL.File`).
 
+mod callbacks;
 mod close;
 mod driver;
 mod stacking;
@@ -20,6 +21,9 @@ use crate::version::{TlsVersion, VersionRange};
 
 use driver::{Shared, State};
 
+pub use callbacks::{
+    AcceptCallback, AlertCallback, Callbacks, CloseCallback, ReadCallback, WriteCallback,
+};
 pub use close::OpenState;
 
 /// A TLS connection over any [`Stream`], usable like a socket.
@@ -185,7 +189,11 @@ impl<S: Stream + 'static> SslFile<S> {
                 let engine = make(&st)?;
                 st.engine = Some(engine);
             }
-            self.shared.handshake()
+            // Callbacks installed before the handshake: the backend drives it from now on.
+            self.shared.rearm();
+            let result = self.shared.handshake();
+            self.shared.rearm_if_watching();
+            result
         })();
         self.shared.record(result)
     }
@@ -204,14 +212,19 @@ impl<S: Stream + 'static> SslFile<S> {
 
     // ----- modes -------------------------------------------------------------------------
 
-    /// Blocking mode: reads wait for data, writes until everything is sent.
+    /// Blocking mode: reads wait for data, writes until everything is sent. Clears the
+    /// callbacks (see [`set_blocking_keep_callbacks`](Self::set_blocking_keep_callbacks)).
     pub fn set_blocking(&self) {
         self.shared.lock().blocking = true;
+        self.clear_callbacks();
     }
 
-    /// Nonblocking mode: reads and writes return `WouldBlock` instead of waiting.
+    /// Nonblocking mode without callbacks: reads and writes return `WouldBlock` instead of
+    /// waiting (see [`set_nonblocking_callbacks`](Self::set_nonblocking_callbacks) and
+    /// [`set_nonblocking_keep_callbacks`](Self::set_nonblocking_keep_callbacks)).
     pub fn set_nonblocking(&self) {
         self.shared.lock().blocking = false;
+        self.clear_callbacks();
     }
 
     /// True in blocking mode.
@@ -233,7 +246,9 @@ impl<S: Stream + 'static> SslFile<S> {
     /// Pushes pending ciphertext to the transport: all of it in blocking mode; in
     /// nonblocking mode what fits, with `WouldBlock` if some remains.
     pub fn flush(&self) -> Result<(), Error> {
-        self.shared.record(self.shared.flush(None))
+        let result = self.shared.flush(None);
+        self.shared.rearm_if_watching();
+        self.shared.record(result)
     }
 
     // ----- introspection -----------------------------------------------------------------
@@ -321,7 +336,9 @@ impl<S: Stream + 'static> std::fmt::Debug for SslFile<S> {
 
 impl<S: Stream + 'static> Read for &SslFile<S> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        Ok(self.shared.record(self.shared.read(buf, None))?)
+        let result = self.shared.read(buf, None);
+        self.shared.rearm_if_watching();
+        Ok(self.shared.record(result)?)
     }
 }
 
@@ -331,7 +348,9 @@ impl<S: Stream + 'static> Write for &SslFile<S> {
     }
 
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        Ok(self.shared.record(self.shared.write(bufs, None))?)
+        let result = self.shared.write(bufs, None);
+        self.shared.rearm_if_watching();
+        Ok(self.shared.record(result)?)
     }
 
     fn flush(&mut self) -> io::Result<()> {

@@ -1,0 +1,476 @@
+//! Callback mode (SPEC §5): the user's callbacks, when they run, and how long the backend
+//! keeps the file alive.
+//!
+//! A file is watched on its backend only while it has user callbacks (or output that must
+//! still drain): the watch's closure holds the file strongly, so a server may drop its handle
+//! after installing callbacks. When the connection ends or the callbacks are cleared, the
+//! watch goes and, with it, the backend's reference: nothing else refers back to the file.
+//!
+//! Dispatch collects what is due under the locks and runs the callbacks with no lock held,
+//! so a callback may call any method of its file.
+
+use std::io;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use super::driver::{Phase, Shared, State};
+use super::SslFile;
+use crate::backend::Backend;
+use crate::engine::{Engine, Plaintext};
+use crate::error::Error;
+use crate::stream::{Interest, SavedCallbacks, Stream};
+
+/// Called with the file and all plaintext received so far.
+pub type ReadCallback<S> = Arc<dyn Fn(&SslFile<S>, &[u8]) + Send + Sync + 'static>;
+/// Called while more can be written: after the handshake, once pending output drained.
+pub type WriteCallback<S> = Arc<dyn Fn(&SslFile<S>) + Send + Sync + 'static>;
+/// Called once when the connection ends, after all data was delivered: `None` for a clean
+/// close_notify, else why (`BrokenPipe` for truncation, `ConnectionReset` for the peer's
+/// fatal alert, `ConnectionAborted` when we rejected the peer's data, …).
+pub type CloseCallback<S> = Arc<dyn Fn(&SslFile<S>, Option<io::Error>) + Send + Sync + 'static>;
+/// Called once when the handshake has completed.
+pub type AcceptCallback<S> = Arc<dyn Fn(&SslFile<S>) + Send + Sync + 'static>;
+/// Called instead of the close callback when the peer does not speak TLS, with the error
+/// and the raw bytes received so far; [`SslFile::into_stream`] then gives the transport back
+/// to serve another protocol.
+pub type AlertCallback<S> = Arc<dyn Fn(&SslFile<S>, &Error, &[u8]) + Send + Sync + 'static>;
+
+/// A full set of callbacks, for [`SslFile::set_callbacks`].
+pub struct Callbacks<S: Stream + 'static> {
+    /// See [`ReadCallback`].
+    pub read: Option<ReadCallback<S>>,
+    /// See [`WriteCallback`].
+    pub write: Option<WriteCallback<S>>,
+    /// See [`CloseCallback`].
+    pub close: Option<CloseCallback<S>>,
+    /// See [`AcceptCallback`].
+    pub accept: Option<AcceptCallback<S>>,
+    /// See [`AlertCallback`].
+    pub alert: Option<AlertCallback<S>>,
+}
+
+impl<S: Stream + 'static> Default for Callbacks<S> {
+    fn default() -> Self {
+        Callbacks {
+            read: None,
+            write: None,
+            close: None,
+            accept: None,
+            alert: None,
+        }
+    }
+}
+
+impl<S: Stream + 'static> Clone for Callbacks<S> {
+    fn clone(&self) -> Self {
+        Callbacks {
+            read: self.read.clone(),
+            write: self.write.clone(),
+            close: self.close.clone(),
+            accept: self.accept.clone(),
+            alert: self.alert.clone(),
+        }
+    }
+}
+
+impl<S: Stream + 'static> std::fmt::Debug for Callbacks<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Callbacks")
+            .field("read", &self.read.is_some())
+            .field("write", &self.write.is_some())
+            .field("close", &self.close.is_some())
+            .field("accept", &self.accept.is_some())
+            .field("alert", &self.alert.is_some())
+            .finish()
+    }
+}
+
+impl<S: Stream + 'static> Callbacks<S> {
+    fn any(&self) -> bool {
+        self.read.is_some()
+            || self.write.is_some()
+            || self.close.is_some()
+            || self.accept.is_some()
+            || self.alert.is_some()
+    }
+
+    /// Callbacks that need input to be read (to deliver data or notice the end).
+    fn want_input(&self) -> bool {
+        self.read.is_some() || self.close.is_some() || self.alert.is_some()
+    }
+}
+
+/// Callback-mode state, behind its own mutex (always locked after the state mutex).
+pub(super) struct Dispatch<S: Stream + 'static> {
+    pub(super) cbs: Callbacks<S>,
+    pub(super) backend: Option<Backend>,
+    pub(super) watching: bool,
+    interest: Option<Interest>,
+    accept_fired: bool,
+    finished: bool,
+    pub(super) saved_stream_callbacks: Option<SavedCallbacks>,
+}
+
+impl<S: Stream + 'static> Dispatch<S> {
+    pub(super) fn new(saved: SavedCallbacks, backend: Option<Backend>) -> Dispatch<S> {
+        Dispatch {
+            cbs: Callbacks::default(),
+            backend,
+            watching: false,
+            interest: None,
+            accept_fired: false,
+            finished: false,
+            saved_stream_callbacks: Some(saved),
+        }
+    }
+}
+
+/// What dispatch found due, to run once the locks are released.
+enum Action<S: Stream + 'static> {
+    Accept(AcceptCallback<S>),
+    Read(ReadCallback<S>, Vec<u8>),
+    Write(WriteCallback<S>),
+    Close(CloseCallback<S>, Option<io::Error>),
+    Alert(AlertCallback<S>, Error, Vec<u8>),
+}
+
+impl<S: Stream + 'static> SslFile<S> {
+    /// Sets the read callback (`None` removes it).
+    pub fn set_read_callback(&self, callback: Option<ReadCallback<S>>) {
+        self.change_callbacks(|c| c.read = callback);
+    }
+
+    /// Sets the write callback (`None` removes it). It is never called during the
+    /// handshake, and is called again and again while it stays installed and more can be
+    /// written (level-triggered, like `Stdio.File`): remove it when done.
+    pub fn set_write_callback(&self, callback: Option<WriteCallback<S>>) {
+        self.change_callbacks(|c| c.write = callback);
+    }
+
+    /// Sets the close callback (`None` removes it).
+    pub fn set_close_callback(&self, callback: Option<CloseCallback<S>>) {
+        self.change_callbacks(|c| c.close = callback);
+    }
+
+    /// Sets the accept callback, called once when the handshake completes.
+    pub fn set_accept_callback(&self, callback: Option<AcceptCallback<S>>) {
+        self.change_callbacks(|c| c.accept = callback);
+    }
+
+    /// Sets the alert callback, for peers that do not speak TLS.
+    pub fn set_alert_callback(&self, callback: Option<AlertCallback<S>>) {
+        self.change_callbacks(|c| c.alert = callback);
+    }
+
+    /// Replaces all callbacks at once.
+    pub fn set_callbacks(&self, callbacks: Callbacks<S>) {
+        self.change_callbacks(|c| *c = callbacks);
+    }
+
+    /// The installed callbacks.
+    pub fn callbacks(&self) -> Callbacks<S> {
+        self.shared.lock_dispatch().cbs.clone()
+    }
+
+    /// The read callback.
+    pub fn read_callback(&self) -> Option<ReadCallback<S>> {
+        self.shared.lock_dispatch().cbs.read.clone()
+    }
+
+    /// The write callback.
+    pub fn write_callback(&self) -> Option<WriteCallback<S>> {
+        self.shared.lock_dispatch().cbs.write.clone()
+    }
+
+    /// The close callback.
+    pub fn close_callback(&self) -> Option<CloseCallback<S>> {
+        self.shared.lock_dispatch().cbs.close.clone()
+    }
+
+    /// The accept callback.
+    pub fn accept_callback(&self) -> Option<AcceptCallback<S>> {
+        self.shared.lock_dispatch().cbs.accept.clone()
+    }
+
+    /// The alert callback.
+    pub fn alert_callback(&self) -> Option<AlertCallback<S>> {
+        self.shared.lock_dispatch().cbs.alert.clone()
+    }
+
+    /// Pike's `set_nonblocking(read, write, close)`: nonblocking mode with these three
+    /// callbacks (the accept and alert callbacks are kept).
+    pub fn set_nonblocking_callbacks(
+        &self,
+        read: Option<ReadCallback<S>>,
+        write: Option<WriteCallback<S>>,
+        close: Option<CloseCallback<S>>,
+    ) {
+        self.shared.lock().blocking = false;
+        self.change_callbacks(|c| {
+            c.read = read;
+            c.write = write;
+            c.close = close;
+        });
+    }
+
+    /// Nonblocking mode, keeping the callbacks.
+    pub fn set_nonblocking_keep_callbacks(&self) {
+        self.shared.lock().blocking = false;
+    }
+
+    /// Blocking mode, keeping the callbacks: they go on running in the backend while other
+    /// code makes blocking calls ("callback mode ... also in blocking mode"). Each byte
+    /// received goes either to the read callback or to a blocking `read`, never to both.
+    pub fn set_blocking_keep_callbacks(&self) {
+        self.shared.lock().blocking = true;
+    }
+
+    /// Runs the callbacks on `backend` from now on (moving a watched file there).
+    pub fn set_backend(&self, backend: &Backend) {
+        let moved = {
+            let mut d = self.shared.lock_dispatch();
+            d.backend = Some(backend.clone());
+            std::mem::replace(&mut d.watching, false)
+        };
+        if moved {
+            self.shared.transport().unwatch();
+        }
+        self.shared.rearm();
+    }
+
+    /// The backend the callbacks run on: the one set, else the transport's, else the
+    /// process's default backend.
+    pub fn backend(&self) -> Backend {
+        self.shared
+            .lock_dispatch()
+            .backend
+            .clone()
+            .or_else(|| self.shared.transport().backend())
+            .unwrap_or_else(Backend::default_backend)
+    }
+
+    pub(super) fn clear_callbacks(&self) {
+        self.change_callbacks(|c| *c = Callbacks::default());
+    }
+
+    fn change_callbacks(&self, change: impl FnOnce(&mut Callbacks<S>)) {
+        change(&mut self.shared.lock_dispatch().cbs);
+        self.shared.rearm();
+    }
+
+    /// Another handle to the same connection.
+    pub(crate) fn handle(&self) -> SslFile<S> {
+        SslFile {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+impl<S: Stream + 'static> Shared<S> {
+    pub(super) fn lock_dispatch(&self) -> std::sync::MutexGuard<'_, Dispatch<S>> {
+        self.dispatch.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Brings the watch in line with the callbacks and the engine: registers it, changes
+    /// its interest, or drops it (releasing the backend's reference to the file).
+    pub(super) fn rearm(self: &Arc<Self>) {
+        enum Todo {
+            Nothing,
+            Watch(Backend, Option<Interest>),
+            Interest(Option<Interest>),
+            Unwatch,
+        }
+        let todo = {
+            let st = self.lock();
+            let mut d = self.lock_dispatch();
+            let wanted = wanted_interest(&st, &d);
+            match (wanted, d.watching) {
+                (None, false) => Todo::Nothing,
+                (None, true) if st.engine.as_ref().is_some_and(|e| e.wants_write()) => {
+                    Todo::Interest(Some(Interest::WRITE))
+                }
+                (None, true) => {
+                    d.watching = false;
+                    Todo::Unwatch
+                }
+                (Some(interest), false) => {
+                    let backend = d
+                        .backend
+                        .clone()
+                        .or_else(|| self.transport().backend())
+                        .unwrap_or_else(Backend::default_backend);
+                    d.watching = true;
+                    d.interest = interest;
+                    Todo::Watch(backend, interest)
+                }
+                (Some(interest), true) if d.interest == interest => Todo::Nothing,
+                (Some(interest), true) => {
+                    d.interest = interest;
+                    Todo::Interest(interest)
+                }
+            }
+        };
+        self.watching.store(
+            !matches!(todo, Todo::Unwatch)
+                && (matches!(todo, Todo::Watch(..)) || self.lock_dispatch().watching),
+            Ordering::Release,
+        );
+        match todo {
+            Todo::Nothing => {}
+            Todo::Watch(backend, interest) => {
+                let shared = Arc::clone(self);
+                let on_ready = Arc::new(move |_ready: Interest| dispatch(&shared));
+                if self.transport().watch(&backend, on_ready).is_ok() {
+                    let _ = self.transport().set_interest(interest);
+                    backend.wake();
+                } else {
+                    self.lock_dispatch().watching = false;
+                    self.watching.store(false, Ordering::Release);
+                }
+            }
+            Todo::Interest(interest) => {
+                let _ = self.transport().set_interest(interest);
+            }
+            Todo::Unwatch => self.transport().unwatch(),
+        }
+    }
+
+    /// After a user operation: keep the watch's interest current if callbacks are active.
+    pub(super) fn rearm_if_watching(self: &Arc<Self>) {
+        if self.watching.load(Ordering::Acquire) {
+            self.rearm();
+        }
+    }
+}
+
+/// The readiness the watch should wait for; `None`: no watch needed.
+fn wanted_interest<S: Stream + 'static>(st: &State, d: &Dispatch<S>) -> Option<Option<Interest>> {
+    let engine = st.engine.as_ref()?;
+    if !d.cbs.any() || d.finished || st.phase == Phase::Closed {
+        return None;
+    }
+    let handshaking = engine.is_handshaking();
+    let read = engine.wants_read() && (handshaking || d.cbs.want_input());
+    let open = st.phase == Phase::Open && !st.write_shut && engine.error().is_none();
+    let write = engine.wants_write()
+        || (d.cbs.write.is_some() && open && !handshaking && !engine.peer_closed());
+    Some(Interest::from_flags(read, write))
+}
+
+/// The backend found the transport ready: step the engine and run what is due.
+fn dispatch<S: Stream + 'static>(shared: &Arc<Shared<S>>) {
+    // Bounded: a stacked transport may hold more input than one step takes.
+    for _ in 0..16 {
+        let (actions, more) = {
+            let mut st = shared.lock();
+            let mut d = shared.lock_dispatch();
+            if !d.watching || st.engine.is_none() {
+                return;
+            }
+            let handshaking = st.engine.as_ref().is_some_and(Engine::is_handshaking);
+            let may_read = Shared::<S>::may_read(&st) && (handshaking || d.cbs.want_input());
+            let progress = shared.step(&mut st, may_read);
+            let actions = due_actions(&mut st, &mut d);
+            let more = progress && shared.transport().has_buffered_input();
+            (actions, more)
+        };
+        let file = SslFile {
+            shared: Arc::clone(shared),
+        };
+        let ran = !actions.is_empty();
+        for action in actions {
+            match action {
+                Action::Accept(cb) => cb(&file),
+                Action::Read(cb, data) => cb(&file, &data),
+                Action::Write(cb) => cb(&file),
+                Action::Close(cb, reason) => cb(&file, reason),
+                Action::Alert(cb, err, bytes) => cb(&file, &err, &bytes),
+            }
+        }
+        shared.rearm();
+        if !more && !ran {
+            break;
+        }
+        if !more {
+            break;
+        }
+    }
+}
+
+/// Decides which callbacks are due, in order: accept, read, alert or close, write.
+fn due_actions<S: Stream + 'static>(st: &mut State, d: &mut Dispatch<S>) -> Vec<Action<S>> {
+    let mut actions = Vec::new();
+    let open = st.phase == Phase::Open && !st.write_shut;
+    let Some(engine) = st.engine.as_mut() else {
+        return actions;
+    };
+    if d.finished {
+        return actions;
+    }
+    let handshaking = engine.is_handshaking();
+    if !handshaking && !d.accept_fired && engine.error().is_none() {
+        d.accept_fired = true;
+        if let Some(cb) = &d.cbs.accept {
+            actions.push(Action::Accept(cb.clone()));
+        }
+    }
+    if let Some(cb) = &d.cbs.read {
+        let data = drain_plaintext(engine);
+        if !data.is_empty() {
+            actions.push(Action::Read(cb.clone(), data));
+        }
+    }
+    if let (Some(cb), Some(err)) = (&d.cbs.alert, engine.error()) {
+        if handshaking && engine.peer_not_tls() {
+            d.finished = true;
+            actions.push(Action::Alert(
+                cb.clone(),
+                err.clone(),
+                engine.first_bytes().to_vec(),
+            ));
+            return actions;
+        }
+    }
+    let ended = engine.error().is_some() || engine.peer_closed() || engine.transport_eof();
+    if ended {
+        if !engine.has_plaintext() {
+            d.finished = true;
+            if let Some(cb) = &d.cbs.close {
+                actions.push(Action::Close(cb.clone(), close_reason(engine)));
+            }
+        }
+        return actions;
+    }
+    if !handshaking && open && !engine.wants_write() && engine.write_error().is_none() {
+        if let Some(cb) = &d.cbs.write {
+            actions.push(Action::Write(cb.clone()));
+        }
+    }
+    actions
+}
+
+/// All plaintext the engine holds.
+fn drain_plaintext(engine: &mut Engine) -> Vec<u8> {
+    let mut data = Vec::new();
+    let mut chunk = [0u8; 16 * 1024];
+    while let Ok(Plaintext::Data(n)) = engine.read_plaintext(&mut chunk) {
+        if n == 0 {
+            break;
+        }
+        data.extend_from_slice(&chunk[..n]);
+    }
+    data
+}
+
+/// Why the connection ended, as the close callback reports it.
+fn close_reason(engine: &Engine) -> Option<io::Error> {
+    match engine.error() {
+        Some(err @ Error::Tls { .. }) => Some(io::Error::new(
+            io::ErrorKind::ConnectionAborted,
+            err.clone(),
+        )),
+        Some(err) => Some(err.clone().into()),
+        None if engine.peer_closed() => None,
+        None => Some(Error::Truncated.into()),
+    }
+}
