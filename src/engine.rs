@@ -46,6 +46,7 @@ pub(crate) struct Engine {
     sent_close_notify: bool,
     write_error: Option<Error>,
     error: Option<Error>,
+    quiet_if_not_tls: bool,
 }
 
 /// What reading plaintext found.
@@ -95,6 +96,7 @@ impl Engine {
             sent_close_notify: false,
             write_error: None,
             error: None,
+            quiet_if_not_tls: false,
         }
     }
 
@@ -250,7 +252,15 @@ impl Engine {
     /// True if ciphertext is waiting to be written to the transport.
     /// False once the transport refused output: what is pending will never leave.
     pub(crate) fn wants_write(&self) -> bool {
-        self.write_error.is_none() && self.conn.wants_write()
+        self.write_error.is_none()
+            && !(self.quiet_if_not_tls && self.peer_not_tls())
+            && self.conn.wants_write()
+    }
+
+    /// If the peer turns out not to speak TLS, send it nothing (no fatal alert): someone
+    /// (the alert callback) will serve it another protocol on the same transport.
+    pub(crate) fn set_quiet_if_not_tls(&mut self, quiet: bool) {
+        self.quiet_if_not_tls = quiet;
     }
 
     /// Writes pending ciphertext once to `wr`; the writer's errors come back untouched.

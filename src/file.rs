@@ -90,13 +90,6 @@ impl File {
         })
     }
 
-    /// Another handle to the same file (for callbacks, which receive the file).
-    pub(crate) fn handle(&self) -> File {
-        File {
-            inner: self.inner.clone(),
-        }
-    }
-
     /// Connects to a TCP address (blocking), like [`TcpStream::connect`].
     pub fn connect(addr: impl ToSocketAddrs) -> io::Result<File> {
         File::try_from(TcpStream::connect(addr)?)

@@ -121,6 +121,7 @@ mod error;
 mod file;
 mod file_callbacks;
 mod framing;
+mod port;
 mod ssl_file;
 mod stream;
 mod sys;
@@ -132,6 +133,8 @@ pub use context::{Context, ContextBuilder};
 pub use error::Error;
 pub use file::File;
 pub use file_callbacks::{FileCloseCallback, FileReadCallback, FileWriteCallback};
+pub use port::{Port, PortCallback};
+pub use ssl_file::live_connections;
 pub use ssl_file::{
     AcceptCallback, AlertCallback, Callbacks, CloseCallback, OpenState, Options, ReadCallback,
     SslFile, WriteCallback,

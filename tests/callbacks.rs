@@ -109,3 +109,335 @@ fn pike_echo_scenario_over_a_socket_pair() {
 fn pike_echo_scenario_over_tcp() {
     echo_scenario(Transport::Tcp);
 }
+
+/// A client in callback mode on `backend` (running in a thread) whose close callback
+/// reports the error kind; the server side is blocking and returned for the test to act.
+fn callback_client_and_blocking_server(
+    setup: &Setup,
+    transport: Transport,
+    backend: &Backend,
+) -> (SslFile, mpsc::Receiver<Option<io::ErrorKind>>) {
+    let (c, s) = raw_pair(transport);
+    let server_ctx = setup.server_ctx.clone();
+    let server = thread::spawn(move || {
+        let file = SslFile::server(s, &server_ctx).unwrap();
+        file.set_timeout(Some(common::TIMEOUT));
+        file
+    });
+    let client = SslFile::new(c, &setup.client_ctx);
+    client.set_backend(backend);
+    let (tx, rx) = mpsc::channel();
+    client.set_close_callback(Some(Arc::new(move |_f: &SslFile, e: Option<io::Error>| {
+        tx.send(e.map(|e| e.kind())).unwrap();
+    })));
+    client.set_read_callback(Some(Arc::new(|_f: &SslFile, _d: &[u8]| {})));
+    client.connect("localhost").unwrap();
+    drop(client);
+    (server.join().unwrap(), rx)
+}
+
+#[test]
+fn close_callback_reports_why_the_connection_ended() {
+    let setup = Setup::new();
+    for transport in TRANSPORTS {
+        let backend = Backend::new().unwrap();
+        let runner = run_in_thread(&backend);
+        let expect = |rx: &mpsc::Receiver<Option<io::ErrorKind>>| {
+            rx.recv_timeout(common::TIMEOUT)
+                .expect("the close callback fires")
+        };
+
+        // Clean close: no error.
+        let (server, rx) = callback_client_and_blocking_server(&setup, transport, &backend);
+        (&server).write_all(b"data first").unwrap();
+        server.close().unwrap();
+        assert_eq!(expect(&rx), None, "{transport:?}");
+
+        // Transport closed without close_notify: BrokenPipe.
+        let (server, rx) = callback_client_and_blocking_server(&setup, transport, &backend);
+        drop(server.into_stream().unwrap());
+        assert_eq!(
+            expect(&rx),
+            Some(io::ErrorKind::BrokenPipe),
+            "{transport:?}"
+        );
+
+        // The peer's fatal alert (it rejects our garbage): ConnectionReset.
+        let (server, rx) = callback_client_and_blocking_server(&setup, transport, &backend);
+        server.set_nonblocking();
+        // Make the server reject bytes it receives: write garbage under the client's TLS.
+        // The client is owned by the backend now, so reach its transport via the server's
+        // peer: instead, the server sends garbage to the client and the client rejects it.
+        server
+            .stream()
+            .write_all(b"\x17\x03\x03\x00\x05hello")
+            .unwrap();
+        // Our own fatal alert (we rejected the record): ConnectionAborted.
+        assert_eq!(
+            expect(&rx),
+            Some(io::ErrorKind::ConnectionAborted),
+            "{transport:?}"
+        );
+        // ...and the peer hears it as a reset.
+        server.set_blocking();
+        let err = (&server).read(&mut [0u8; 8]).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::ConnectionReset, "{transport:?}");
+
+        backend.stop();
+        runner.join().unwrap();
+        assert_eq!(backend.watch_count(), 0);
+    }
+}
+
+#[test]
+fn close_callback_reports_a_peer_alert_as_reset() {
+    let setup = Setup::new();
+    let backend = Backend::new().unwrap();
+    let runner = run_in_thread(&backend);
+    // A server in callback mode; the client sends garbage, the server alerts, and the
+    // client — in callback mode too — hears the alert.
+    let (c, s) = raw_pair(Transport::SocketPair);
+    let server_ctx = setup.server_ctx.clone();
+    let server = thread::spawn(move || SslFile::server(s, &server_ctx).unwrap());
+    let client = SslFile::client(c, &setup.client_ctx, "localhost").unwrap();
+    let server = server.join().unwrap();
+    let (tx, rx) = mpsc::channel();
+    for (file, name) in [(&client, "client"), (&server, "server")] {
+        let tx = tx.clone();
+        file.set_backend(&backend);
+        file.set_nonblocking_callbacks(
+            Some(Arc::new(|_f: &SslFile, _d: &[u8]| {})),
+            None,
+            Some(Arc::new(move |_f: &SslFile, e: Option<io::Error>| {
+                tx.send((name, e.map(|e| e.kind()))).unwrap();
+            })),
+        );
+    }
+    client
+        .stream()
+        .write_all(b"not a TLS record at all")
+        .unwrap();
+    let mut got = vec![
+        rx.recv_timeout(common::TIMEOUT).unwrap(),
+        rx.recv_timeout(common::TIMEOUT).unwrap(),
+    ];
+    got.sort();
+    assert_eq!(
+        got,
+        vec![
+            ("client", Some(io::ErrorKind::ConnectionReset)),
+            ("server", Some(io::ErrorKind::ConnectionAborted)),
+        ]
+    );
+    backend.stop();
+    runner.join().unwrap();
+}
+
+#[test]
+fn a_handshake_failure_with_callbacks_set_before_fires_the_close_callback() {
+    let setup = Setup::new();
+    let backend = Backend::new().unwrap();
+    let runner = run_in_thread(&backend);
+    let (c, s) = raw_pair(Transport::Tcp);
+    let server_ctx = setup.server_ctx.clone();
+    let server = thread::spawn(move || SslFile::server(s, &server_ctx).map(|_| ()));
+    let client = SslFile::new(c, &setup.client_ctx);
+    client.set_backend(&backend);
+    let (tx, rx) = mpsc::channel();
+    let accepted = Arc::new(Mutex::new(false));
+    let acc = accepted.clone();
+    client.set_callbacks(Callbacks {
+        close: Some(Arc::new(move |_f: &SslFile, e: Option<io::Error>| {
+            tx.send(e.map(|e| (e.kind(), e.to_string()))).unwrap();
+        })),
+        accept: Some(Arc::new(move |_f: &SslFile| *acc.lock().unwrap() = true)),
+        ..Default::default()
+    });
+    client.connect("wrong.test").unwrap();
+    drop(client);
+    let (kind, message) = rx.recv_timeout(common::TIMEOUT).unwrap().expect("an error");
+    assert_eq!(kind, io::ErrorKind::ConnectionAborted);
+    assert!(message.contains("not valid for wrong.test"), "{message}");
+    assert!(
+        !*accepted.lock().unwrap(),
+        "no accept callback for a failed handshake"
+    );
+    assert!(server.join().unwrap().is_err());
+    backend.stop();
+    runner.join().unwrap();
+    assert_eq!(backend.watch_count(), 0);
+}
+
+#[test]
+fn accept_callback_fires_once_and_the_write_callback_right_after_it() {
+    let setup = Setup::new();
+    let backend = Backend::new().unwrap();
+    let (c, s) = raw_pair(Transport::SocketPair);
+    let server_ctx = setup.server_ctx.clone();
+    let server = thread::spawn(move || {
+        let f = SslFile::server(s, &server_ctx).unwrap();
+        let mut buf = [0u8; 5];
+        (&f).read_exact(&mut buf).unwrap();
+        buf
+    });
+    let client = SslFile::new(c, &setup.client_ctx);
+    client.set_backend(&backend);
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let (e1, e2) = (events.clone(), events.clone());
+    let stopper = backend.clone();
+    client.set_callbacks(Callbacks {
+        accept: Some(Arc::new(move |f: &SslFile| {
+            assert!(!f.is_handshaking());
+            e1.lock().unwrap().push("accept");
+        })),
+        write: Some(Arc::new(move |f: &SslFile| {
+            e2.lock().unwrap().push("write");
+            (&*f).write_all(b"hello").unwrap();
+            f.set_write_callback(None);
+            stopper.stop();
+        })),
+        ..Default::default()
+    });
+    client.connect("localhost").unwrap();
+    backend.run().unwrap();
+    assert_eq!(*events.lock().unwrap(), vec!["accept", "write"]);
+    assert_eq!(&server.join().unwrap(), b"hello");
+}
+
+#[test]
+fn a_plaintext_request_fires_the_alert_callback_and_into_stream_serves_it() {
+    let setup = Setup::new();
+    let backend = Backend::new().unwrap();
+    let runner = run_in_thread(&backend);
+    let (c, s) = raw_pair(Transport::Tcp);
+    let server = SslFile::new(s, &setup.server_ctx);
+    server.set_backend(&backend);
+    let (tx, rx) = mpsc::channel();
+    let closed = Arc::new(Mutex::new(false));
+    let closed2 = closed.clone();
+    server.set_callbacks(Callbacks {
+        alert: Some(Arc::new(
+            move |_f: &SslFile, err: &sslfile::Error, raw: &[u8]| {
+                tx.send((err.to_string(), raw.to_vec())).unwrap();
+            },
+        )),
+        close: Some(Arc::new(move |_f: &SslFile, _e: Option<io::Error>| {
+            *closed2.lock().unwrap() = true;
+        })),
+        ..Default::default()
+    });
+    server.accept().unwrap();
+    let request = b"GET / HTTP/1.0\r\n\r\n";
+    let client = thread::spawn(move || {
+        for byte in request {
+            c.stream_write(&[*byte]);
+            thread::sleep(Duration::from_millis(2));
+        }
+        let mut answer = Vec::new();
+        (&c).read_to_end(&mut answer).unwrap();
+        answer
+    });
+    let (message, prefix) = rx.recv_timeout(common::TIMEOUT).unwrap();
+    assert!(message.contains("does not speak TLS"), "{message}");
+    assert!(
+        !prefix.is_empty() && request.starts_with(&prefix),
+        "{prefix:?}"
+    );
+    // Fall back to plaintext on the same socket: the rest of the request, then an answer.
+    let plain = server.into_stream().unwrap();
+    let mut rest = vec![0u8; request.len() - prefix.len()];
+    (&plain).read_exact(&mut rest).unwrap();
+    assert_eq!([prefix, rest].concat(), request);
+    (&plain).write_all(b"HTTP/1.0 200 OK\r\n\r\nplain").unwrap();
+    plain.close().unwrap();
+    assert_eq!(client.join().unwrap(), b"HTTP/1.0 200 OK\r\n\r\nplain");
+    assert!(
+        !*closed.lock().unwrap(),
+        "the alert replaces the close callback"
+    );
+    backend.stop();
+    runner.join().unwrap();
+}
+
+/// Writes on a plain `File` in blocking mode, for the byte-at-a-time client.
+trait StreamWrite {
+    fn stream_write(&self, data: &[u8]);
+}
+
+impl StreamWrite for sslfile::File {
+    fn stream_write(&self, data: &[u8]) {
+        let mut me = self;
+        me.write_all(data).unwrap();
+    }
+}
+
+/// The stream the client sends: 4-byte big-endian counters, so that any 4-aligned chunk
+/// tells where in the stream it belongs.
+fn counters(count: u32) -> Vec<u8> {
+    (0..count).flat_map(|i| i.to_be_bytes()).collect()
+}
+
+#[test]
+fn blocking_reads_next_to_callbacks_get_every_byte_exactly_once() {
+    let setup = Setup::new();
+    let backend = Backend::new().unwrap();
+    let runner = run_in_thread(&backend);
+    let (client, server) = setup.connect(Transport::SocketPair);
+    let data = counters(256 * 1024); // 1 MiB
+    let chunks = Arc::new(Mutex::new(Vec::<Vec<u8>>::new()));
+    let from_callback = chunks.clone();
+    server.set_backend(&backend);
+    server.set_read_callback(Some(Arc::new(move |_f: &SslFile, d: &[u8]| {
+        from_callback.lock().unwrap().push(d.to_vec());
+    })));
+    server.set_blocking_keep_callbacks();
+    let to_send = data.clone();
+    let writer = thread::spawn(move || {
+        for chunk in to_send.chunks(4096) {
+            (&client).write_all(chunk).unwrap();
+        }
+        client
+    });
+    // Blocking reads in this thread, 4 KiB at a time, until everything arrived somewhere.
+    let mut total_blocking = 0;
+    let count_all = |chunks: &Mutex<Vec<Vec<u8>>>| -> usize {
+        chunks.lock().unwrap().iter().map(Vec::len).sum()
+    };
+    server.set_timeout(Some(Duration::from_millis(200)));
+    while count_all(&chunks) < data.len() {
+        let mut buf = vec![0u8; 4096];
+        match (&server).read(&mut buf) {
+            Ok(n) => {
+                assert!(n > 0);
+                buf.truncate(n);
+                total_blocking += n;
+                chunks.lock().unwrap().push(buf);
+            }
+            Err(e) if e.kind() == io::ErrorKind::TimedOut => {}
+            Err(e) => panic!("{e}"),
+        }
+    }
+    let _client = writer.join().unwrap();
+    // Every chunk sits at a 4-aligned place of the stream; together they tile it exactly.
+    let mut placed: Vec<(usize, usize)> = chunks
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            assert_eq!(c.len() % 4, 0, "chunks follow the 4 KiB writes");
+            let start = u32::from_be_bytes(c[..4].try_into().unwrap()) as usize * 4;
+            assert_eq!(&data[start..start + c.len()], &c[..], "chunk content");
+            (start, c.len())
+        })
+        .collect();
+    placed.sort();
+    let mut at = 0;
+    for (start, len) in placed {
+        assert_eq!(start, at, "no byte twice, none lost");
+        at += len;
+    }
+    assert_eq!(at, data.len());
+    assert!(total_blocking > 0 || count_all(&chunks) == data.len());
+    backend.stop();
+    runner.join().unwrap();
+}

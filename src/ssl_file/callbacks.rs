@@ -86,14 +86,6 @@ impl<S: Stream + 'static> std::fmt::Debug for Callbacks<S> {
 }
 
 impl<S: Stream + 'static> Callbacks<S> {
-    fn any(&self) -> bool {
-        self.read.is_some()
-            || self.write.is_some()
-            || self.close.is_some()
-            || self.accept.is_some()
-            || self.alert.is_some()
-    }
-
     /// Callbacks that need input to be read (to deliver data or notice the end).
     fn want_input(&self) -> bool {
         self.read.is_some() || self.close.is_some() || self.alert.is_some()
@@ -254,7 +246,16 @@ impl<S: Stream + 'static> SslFile<S> {
     }
 
     fn change_callbacks(&self, change: impl FnOnce(&mut Callbacks<S>)) {
-        change(&mut self.shared.lock_dispatch().cbs);
+        {
+            let mut st = self.shared.lock();
+            let mut d = self.shared.lock_dispatch();
+            change(&mut d.cbs);
+            st.plaintext_fallback = d.cbs.alert.is_some();
+            let fallback = st.plaintext_fallback;
+            if let Some(engine) = st.engine.as_mut() {
+                engine.set_quiet_if_not_tls(fallback);
+            }
+        }
         self.shared.rearm();
     }
 
@@ -346,7 +347,10 @@ impl<S: Stream + 'static> Shared<S> {
 /// The readiness the watch should wait for; `None`: no watch needed.
 fn wanted_interest<S: Stream + 'static>(st: &State, d: &Dispatch<S>) -> Option<Option<Interest>> {
     let engine = st.engine.as_ref()?;
-    if !d.cbs.any() || d.finished || st.phase == Phase::Closed {
+    // An accept callback that already fired keeps nothing alive by itself.
+    let live =
+        d.cbs.want_input() || d.cbs.write.is_some() || (d.cbs.accept.is_some() && !d.accept_fired);
+    if !live || d.finished || st.phase == Phase::Closed {
         return None;
     }
     let handshaking = engine.is_handshaking();

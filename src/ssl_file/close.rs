@@ -373,6 +373,7 @@ impl<S: Stream + 'static> Drop for Shared<S> {
     /// The last handle is gone: send close_notify without blocking (best effort) and close
     /// the transport, unless `close` or `into_stream` already dealt with it.
     fn drop(&mut self) {
+        super::driver::LIVE_FILES.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         if self.transport.is_none() {
             return;
         }

@@ -48,6 +48,8 @@ pub(super) struct State {
     pub(super) write_shut: bool,
     pub(super) read_shut: bool,
     pub(super) linger_zero: bool,
+    /// An alert callback is installed: a peer that is not TLS gets no alert from us.
+    pub(super) plaintext_fallback: bool,
     pub(super) last_error: Option<Error>,
     read_poller: bool,
     write_poller: bool,
@@ -66,6 +68,7 @@ impl State {
             write_shut: false,
             read_shut: false,
             linger_zero: false,
+            plaintext_fallback: false,
             last_error: None,
             read_poller: false,
             write_poller: false,
@@ -96,6 +99,10 @@ pub(super) struct Shared<S: Stream + 'static> {
     pub(super) watching: AtomicBool,
 }
 
+/// How many connections are alive in this process (for leak checks).
+pub(super) static LIVE_FILES: std::sync::atomic::AtomicUsize =
+    std::sync::atomic::AtomicUsize::new(0);
+
 /// `WouldBlock`, as an [`Error`].
 pub(super) fn would_block() -> Error {
     Error::from_io(io::ErrorKind::WouldBlock.into())
@@ -104,6 +111,7 @@ pub(super) fn would_block() -> Error {
 impl<S: Stream + 'static> Shared<S> {
     /// Takes the transport over: its own callbacks are set aside until `into_stream`.
     pub(super) fn new(transport: S, state: State) -> Shared<S> {
+        LIVE_FILES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let backend = transport.backend();
         let saved = transport.take_callbacks();
         Shared {

@@ -26,6 +26,24 @@ pub use callbacks::{
 };
 pub use close::OpenState;
 
+/// How many [`SslFile`] connections are alive in this process, counted from creation until
+/// they are freed. For leak checks: it returns to its earlier value once connections have
+/// ended and their last handles were dropped.
+///
+/// ```
+/// let before = sslfile::live_connections();
+/// let (a, _b) = sslfile::File::pipe()?;
+/// let ctx = sslfile::Context::builder().build()?;
+/// let file = sslfile::SslFile::new(a, &ctx);
+/// assert_eq!(sslfile::live_connections(), before + 1);
+/// drop(file);
+/// assert_eq!(sslfile::live_connections(), before);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn live_connections() -> usize {
+    driver::LIVE_FILES.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// A TLS connection over any [`Stream`], usable like a socket.
 ///
 /// * **Blocking mode**: `read` waits for data, `write` for the whole buffer to be sent.
@@ -186,7 +204,8 @@ impl<S: Stream + 'static> SslFile<S> {
                 if st.engine.is_some() {
                     return Err(Error::Unsupported("the TLS handshake was already started"));
                 }
-                let engine = make(&st)?;
+                let mut engine = make(&st)?;
+                engine.set_quiet_if_not_tls(st.plaintext_fallback);
                 st.engine = Some(engine);
             }
             // Callbacks installed before the handshake: the backend drives it from now on.

@@ -1,0 +1,173 @@
+//! [`Port`]: a listening TCP socket that hands out TLS connections (Pike's `SSL.Port`),
+//! blocking or in callback mode on a backend.
+
+use std::io;
+use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
+use std::os::fd::AsFd;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::backend::{Backend, Watch};
+use crate::context::Context;
+use crate::error::Error;
+use crate::file::File;
+use crate::ssl_file::SslFile;
+use crate::stream::Interest;
+use crate::sys::wait_fd;
+
+/// Called with each connection whose handshake completed, on the port's backend.
+pub type PortCallback = Arc<dyn Fn(SslFile) + Send + Sync + 'static>;
+
+/// A listening socket producing [`SslFile`] servers.
+///
+/// # Examples
+///
+/// ```
+/// use std::io::{Read, Write};
+/// use sslfile::{Context, File, Port, SslFile};
+///
+/// let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+/// let server_ctx = Context::builder()
+///     .certificate_chain_pem(cert.cert.pem().as_bytes(), cert.key_pair.serialize_pem().as_bytes())?
+///     .build()?;
+/// let client_ctx = Context::builder().trust_pem(cert.cert.pem().as_bytes())?.build()?;
+///
+/// let port = Port::bind("127.0.0.1:0", &server_ctx)?;
+/// let addr = port.local_addr()?;
+/// let client = std::thread::spawn(move || -> Result<Vec<u8>, sslfile::Error> {
+///     let mut tls = SslFile::client(File::connect(addr)?, &client_ctx, "localhost")?;
+///     let mut greeting = Vec::new();
+///     tls.read_to_end(&mut greeting)?;
+///     Ok(greeting)
+/// });
+/// let mut conn = port.accept()?; // blocking: TCP accept and TLS handshake
+/// conn.write_all(b"welcome")?;
+/// conn.close()?;
+/// assert_eq!(client.join().unwrap()?, b"welcome");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Port {
+    inner: Arc<PortInner>,
+    watch: Mutex<Option<Watch>>,
+}
+
+struct PortInner {
+    listener: Arc<TcpListener>,
+    ctx: Context,
+    timeout: Mutex<Option<Duration>>,
+}
+
+impl std::fmt::Debug for Port {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Port")
+            .field("addr", &self.inner.listener.local_addr().ok())
+            .finish()
+    }
+}
+
+impl Port {
+    /// Listens on `addr` (e.g. `"127.0.0.1:8443"`; port 0 picks a free one) for TLS
+    /// clients served with `ctx`.
+    pub fn bind(addr: impl ToSocketAddrs, ctx: &Context) -> io::Result<Port> {
+        let listener = TcpListener::bind(addr)?;
+        listener.set_nonblocking(true)?;
+        Ok(Port {
+            inner: Arc::new(PortInner {
+                listener: Arc::new(listener),
+                ctx: ctx.clone(),
+                timeout: Mutex::new(None),
+            }),
+            watch: Mutex::new(None),
+        })
+    }
+
+    /// The address the port listens on.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.listener.local_addr()
+    }
+
+    /// Bounds [`accept`](Self::accept)'s handshake, and is the timeout of the files it
+    /// returns: a client that stalls its handshake cannot hold `accept` forever.
+    pub fn set_timeout(&self, timeout: Option<Duration>) {
+        *self.inner.timeout.lock().unwrap_or_else(|e| e.into_inner()) = timeout;
+    }
+
+    /// Waits for a client and completes the TLS handshake with it (blocking). The
+    /// connection comes back in blocking mode.
+    ///
+    /// # Errors
+    /// The listener's errors, or the handshake's (the failed connection is dropped; call
+    /// `accept` again for the next client).
+    pub fn accept(&self) -> Result<SslFile, Error> {
+        let timeout = *self.inner.timeout.lock().unwrap_or_else(|e| e.into_inner());
+        let socket = loop {
+            match self.inner.listener.accept() {
+                Ok((socket, _)) => break socket,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    wait_fd(self.inner.listener.as_fd(), Interest::READ, None)?;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e.into()),
+            }
+        };
+        let file = SslFile::new(File::try_from(socket)?, &self.inner.ctx);
+        file.set_blocking();
+        file.set_timeout(timeout);
+        file.accept()?;
+        Ok(file)
+    }
+
+    /// Callback mode: accepts clients on `backend`, runs each handshake there, and calls
+    /// `on_accept` with each connection whose handshake completed (in nonblocking mode,
+    /// ready for its own callbacks; it may also be dropped at once). Connections whose
+    /// handshake fails are closed and forgotten. Replaces an earlier `listen`.
+    pub fn listen(
+        &self,
+        backend: &Backend,
+        on_accept: impl Fn(SslFile) + Send + Sync + 'static,
+    ) -> io::Result<()> {
+        let on_accept: PortCallback = Arc::new(on_accept);
+        let inner = self.inner.clone();
+        let file_backend = backend.clone();
+        let watch = backend.watch(
+            self.inner.listener.clone(),
+            Some(Interest::READ),
+            Arc::new(move |_| inner.accept_ready(&file_backend, &on_accept)),
+        )?;
+        let old = self
+            .watch
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .replace(watch);
+        drop(old);
+        backend.wake();
+        Ok(())
+    }
+
+    /// Stops a [`listen`](Self::listen); connections already accepted go on.
+    pub fn stop_listening(&self) {
+        let old = self.watch.lock().unwrap_or_else(|e| e.into_inner()).take();
+        drop(old);
+    }
+}
+
+impl PortInner {
+    /// The listener is readable: take the waiting clients (a bounded number per round).
+    fn accept_ready(&self, backend: &Backend, on_accept: &PortCallback) {
+        for _ in 0..64 {
+            let socket = match self.listener.accept() {
+                Ok((socket, _)) => socket,
+                Err(_) => return, // WouldBlock, or a client that left before accept
+            };
+            let Ok(file) = File::try_from(socket) else {
+                continue;
+            };
+            let conn = SslFile::new(file, &self.ctx);
+            conn.set_backend(backend);
+            let on_accept = on_accept.clone();
+            conn.set_accept_callback(Some(Arc::new(move |f: &SslFile| on_accept(f.handle()))));
+            // Nonblocking: the handshake runs in the backend; a failure ends the file.
+            let _ = conn.accept();
+        }
+    }
+}
