@@ -150,7 +150,8 @@ fn bad_input_makes_us_send_a_fatal_alert_that_the_peer_reports_as_reset() {
         set_mode(&server, mode);
         set_mode(&client, mode);
         // Bytes that are not a TLS record, written under the client's TLS layer.
-        client.stream()
+        client
+            .stream()
             .write_all(b"GARBAGE GARBAGE GARBAGE\r\n")
             .unwrap();
         let mut buf = [0u8; 16];
