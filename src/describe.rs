@@ -62,6 +62,12 @@ fn describe(err: &rustls::Error, seen: &Circumstances<'_>) -> String {
         rustls::Error::InvalidCertificate(cert) => describe_certificate(cert, &whose),
         rustls::Error::NoCertificatesPresented => "the peer presented no certificate".into(),
         rustls::Error::NoApplicationProtocol => "no ALPN protocol in common with the peer".into(),
+        rustls::Error::PeerIncompatible(_) if offered_version(seen.first_bytes).is_some() => {
+            format!(
+                "the peer offers only {}, a protocol version we refuse: TLS 1.2 is the minimum (RFC 8996)",
+                offered_version(seen.first_bytes).unwrap_or_default()
+            )
+        }
         rustls::Error::PeerIncompatible(why) => describe_incompatible(why),
         rustls::Error::DecryptError => {
             "a record from the peer could not be decrypted (corrupted or forged data)".into()
@@ -147,6 +153,20 @@ fn describe_incompatible(why: &PeerIncompatible) -> String {
     }
 }
 
+/// The highest version a peer's ClientHello offers, if it is one we refuse: a ClientHello
+/// record (type 22, handshake type 1) whose legacy version is below TLS 1.2. (A TLS 1.3
+/// client says TLS 1.2 there and lists 1.3 in an extension.)
+fn offered_version(first: &[u8]) -> Option<&'static str> {
+    match first {
+        [22, 3, _, _, _, 1, _, _, _, 3, minor, ..] if *minor < 3 => Some(match minor {
+            0 => "SSL 3.0",
+            1 => "TLS 1.0",
+            _ => "TLS 1.1",
+        }),
+        _ => None,
+    }
+}
+
 /// A TLS record starts with a content type 20..=24 and major version 3.
 pub(crate) fn looks_like_tls(first: &[u8]) -> bool {
     match first {
@@ -187,6 +207,22 @@ mod tests {
             msg,
             "the peer does not speak TLS: it sent \"HTTP/1.1 400 Bad Request\""
         );
+    }
+
+    #[test]
+    fn an_old_client_hello_is_named_by_its_version() {
+        let hello = [22, 3, 1, 0, 60, 1, 0, 0, 56, 3, 2, 0xaa];
+        let seen = Circumstances {
+            server_name: None,
+            first_bytes: &hello,
+        };
+        let err =
+            rustls::Error::PeerIncompatible(PeerIncompatible::SignatureAlgorithmsExtensionRequired);
+        assert_eq!(
+            tls_error(err, &seen).to_string(),
+            "the peer offers only TLS 1.1, a protocol version we refuse: TLS 1.2 is the minimum (RFC 8996)"
+        );
+        assert_eq!(offered_version(&[22, 3, 1, 0, 60, 1, 0, 0, 56, 3, 3]), None);
     }
 
     #[test]

@@ -150,7 +150,10 @@ impl From<Error> for io::Error {
             // A plain transport error goes back out as itself, keeping its errno.
             Error::Io(inner) => match Arc::try_unwrap(inner) {
                 Ok(inner) => inner,
-                Err(shared) => io::Error::new(shared.kind(), Error::Io(shared)),
+                Err(shared) => match shared.raw_os_error() {
+                    Some(code) => io::Error::from_raw_os_error(code),
+                    None => io::Error::new(shared.kind(), Error::Io(shared)),
+                },
             },
             other => io::Error::new(other.kind(), other),
         }
@@ -196,8 +199,10 @@ mod tests {
         let os = io::Error::from_raw_os_error(rustix::io::Errno::CONNRESET.raw_os_error());
         let e = Error::from(os);
         assert_eq!(e.kind(), io::ErrorKind::ConnectionReset);
+        let kept = e.clone(); // a shared error (as kept for errno()) keeps its errno too
         let back: io::Error = e.into();
         assert_eq!(back.raw_os_error(), Some(104));
+        assert_eq!(io::Error::from(kept).raw_os_error(), Some(104));
     }
 
     #[test]

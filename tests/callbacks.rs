@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
-use common::pair::{raw_pair, Setup, Transport, TRANSPORTS};
+use common::pair::{eventually, raw_pair, Setup, Transport, TRANSPORTS};
 use sslfile::{Backend, Callbacks, SslFile};
 
 const PAYLOAD: usize = 65_519;
@@ -440,4 +440,87 @@ fn blocking_reads_next_to_callbacks_get_every_byte_exactly_once() {
     assert!(total_blocking > 0 || count_all(&chunks) == data.len());
     backend.stop();
     runner.join().unwrap();
+}
+
+#[test]
+fn the_streams_own_callbacks_are_set_aside_and_restored_by_into_stream() {
+    let setup = Setup::new();
+    let backend = Backend::new().unwrap();
+    let runner = run_in_thread(&backend);
+    let (c, s) = raw_pair(Transport::SocketPair);
+    let plain = Arc::new(Mutex::new(Vec::new()));
+    let p = plain.clone();
+    s.set_backend(&backend);
+    s.set_read_callback(Some(Arc::new(move |_f: &sslfile::File, d: &[u8]| {
+        p.lock().unwrap().extend_from_slice(d)
+    })));
+    // TLS takes the file over (before the client sends anything): its read callback must
+    // not see the TLS bytes.
+    let tls = SslFile::new(s, &setup.server_ctx);
+    let server = thread::spawn(move || {
+        tls.set_blocking();
+        tls.accept().unwrap();
+        let mut buf = [0u8; 3];
+        (&tls).read_exact(&mut buf).unwrap();
+        tls.close_clean().unwrap();
+        (buf, tls.into_stream().unwrap())
+    });
+    let client = SslFile::client(c, &setup.client_ctx, "localhost").unwrap();
+    (&client).write_all(b"tls").unwrap();
+    client.close_clean().unwrap();
+    let c = client.into_stream().unwrap();
+    let (got, s) = server.join().unwrap();
+    assert_eq!(&got, b"tls");
+    assert!(
+        plain.lock().unwrap().is_empty(),
+        "no TLS bytes reach the plain callback"
+    );
+    // Back to plaintext: the file's own read callback runs again, on its backend.
+    assert_eq!(s.backend(), backend);
+    (&c).write_all(b"plain again").unwrap();
+    eventually(|| (plain.lock().unwrap().len() == 11).then_some(()));
+    assert_eq!(&plain.lock().unwrap()[..], b"plain again");
+    backend.stop();
+    runner.join().unwrap();
+}
+
+#[test]
+fn set_backend_moves_a_live_file_to_another_backend_thread() {
+    let setup = Setup::new();
+    let (client, server) = setup.connect(Transport::SocketPair);
+    let spawn_named = |backend: &Backend, name: &str| {
+        let b = backend.clone();
+        thread::Builder::new()
+            .name(name.into())
+            .spawn(move || b.run().unwrap())
+            .unwrap()
+    };
+    let (a, b) = (Backend::new().unwrap(), Backend::new().unwrap());
+    let (ra, rb) = (spawn_named(&a, "backend-a"), spawn_named(&b, "backend-b"));
+    let (tx, rx) = mpsc::channel();
+    server.set_backend(&a);
+    server.set_read_callback(Some(Arc::new(move |_f: &SslFile, d: &[u8]| {
+        let thread = thread::current().name().unwrap_or("?").to_string();
+        tx.send((thread, d.to_vec())).unwrap();
+    })));
+    (&client).write_all(b"one").unwrap();
+    assert_eq!(
+        rx.recv_timeout(common::TIMEOUT).unwrap(),
+        ("backend-a".to_string(), b"one".to_vec())
+    );
+    server.set_backend(&b);
+    assert_eq!(server.backend(), b);
+    (&client).write_all(b"two").unwrap();
+    assert_eq!(
+        rx.recv_timeout(common::TIMEOUT).unwrap(),
+        ("backend-b".to_string(), b"two".to_vec())
+    );
+    assert_eq!(a.watch_count(), 0);
+    assert_eq!(b.watch_count(), 1);
+    server.set_read_callback(None);
+    assert_eq!(b.watch_count(), 0, "no callbacks: the backend lets go");
+    a.stop();
+    b.stop();
+    ra.join().unwrap();
+    rb.join().unwrap();
 }

@@ -318,3 +318,40 @@ fn close_after_the_peer_vanished_succeeds_and_records_the_error() {
         client.close().unwrap();
     }
 }
+
+/// Regression: a client that never read the server's TLS 1.3 session tickets used to close
+/// its socket with unread input, which makes the kernel reset the connection at once and
+/// throw away the end of what the client had written. The server must get every byte and
+/// then a clean end of stream, in both modes and over both transports.
+#[test]
+fn close_with_unread_session_tickets_delivers_everything_to_the_peer() {
+    let setup = Setup::new();
+    each_case(|transport, mode| {
+        let (client, server) = setup.connect(transport);
+        // Let the server's session tickets arrive, unread, in the client's socket buffer.
+        std::thread::sleep(Duration::from_millis(50));
+        let data = common::random_bytes(2 << 20, 7);
+        let reader = std::thread::spawn(move || {
+            let mut got = Vec::new();
+            (&server).read_to_end(&mut got).map(|_| got)
+        });
+        set_mode(&client, mode);
+        let mut sent = 0;
+        while sent < data.len() {
+            match (&client).write(&data[sent..]) {
+                Ok(n) => sent += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    std::thread::sleep(Duration::from_millis(1))
+                }
+                Err(e) => panic!("{transport:?} {mode:?}: write: {e}"),
+            }
+        }
+        client.set_blocking();
+        client.close().unwrap();
+        let got = reader
+            .join()
+            .unwrap()
+            .unwrap_or_else(|e| panic!("{transport:?} {mode:?}: the server lost data: {e}"));
+        assert!(got == data, "{transport:?} {mode:?}: {} bytes", got.len());
+    });
+}

@@ -100,6 +100,8 @@ pub(super) struct Dispatch<S: Stream + 'static> {
     interest: Option<Interest>,
     accept_fired: bool,
     finished: bool,
+    /// A dispatch is scheduled as a call_out (see [`due_without_readiness`]).
+    kick_pending: bool,
     pub(super) saved_stream_callbacks: Option<SavedCallbacks>,
 }
 
@@ -112,6 +114,7 @@ impl<S: Stream + 'static> Dispatch<S> {
             interest: None,
             accept_fired: false,
             finished: false,
+            kick_pending: false,
             saved_stream_callbacks: Some(saved),
         }
     }
@@ -281,11 +284,12 @@ impl<S: Stream + 'static> Shared<S> {
             Interest(Option<Interest>),
             Unwatch,
         }
+        let mut kick = None;
         let todo = {
-            let st = self.lock();
+            let mut st = self.lock();
             let mut d = self.lock_dispatch();
             let wanted = wanted_interest(&st, &d);
-            match (wanted, d.watching) {
+            let todo = match (wanted, d.watching) {
                 (None, false) => Todo::Nothing,
                 (None, true) if st.engine.as_ref().is_some_and(|e| e.wants_write()) => {
                     Todo::Interest(Some(Interest::WRITE))
@@ -309,7 +313,17 @@ impl<S: Stream + 'static> Shared<S> {
                     d.interest = interest;
                     Todo::Interest(interest)
                 }
+            };
+            if wanted.is_some() && !d.kick_pending && due_without_readiness(&mut st, &d) {
+                d.kick_pending = true;
+                kick = Some(
+                    d.backend
+                        .clone()
+                        .or_else(|| self.transport().backend())
+                        .unwrap_or_else(Backend::default_backend),
+                );
             }
+            todo
         };
         self.watching.store(
             !matches!(todo, Todo::Unwatch)
@@ -333,6 +347,13 @@ impl<S: Stream + 'static> Shared<S> {
                 let _ = self.transport().set_interest(interest);
             }
             Todo::Unwatch => self.transport().unwatch(),
+        }
+        if let Some(backend) = kick {
+            let shared = Arc::clone(self);
+            backend.call_out(std::time::Duration::ZERO, move || {
+                shared.lock_dispatch().kick_pending = false;
+                dispatch(&shared);
+            });
         }
     }
 
@@ -359,6 +380,26 @@ fn wanted_interest<S: Stream + 'static>(st: &State, d: &Dispatch<S>) -> Option<O
     let write = engine.wants_write()
         || (d.cbs.write.is_some() && open && !handshaking && !engine.peer_closed());
     Some(Interest::from_flags(read, write))
+}
+
+/// True if a callback is due that no readiness of the transport will announce: plaintext
+/// the engine already decrypted, an end or failure it already saw (e.g. a handshake that
+/// failed inside a nonblocking `accept`), a handshake that completed inside a user call.
+/// Mirrors [`due_actions`], so that a dispatch it schedules always makes progress.
+fn due_without_readiness<S: Stream + 'static>(st: &mut State, d: &Dispatch<S>) -> bool {
+    if d.finished || !d.watching {
+        return false;
+    }
+    let Some(engine) = st.engine.as_mut() else {
+        return false;
+    };
+    let handshaking = engine.is_handshaking();
+    let has_plaintext = engine.has_plaintext();
+    let ended = engine.error().is_some() || engine.peer_closed() || engine.transport_eof();
+    (!handshaking && !d.accept_fired && engine.error().is_none())
+        || (d.cbs.read.is_some() && has_plaintext)
+        || (d.cbs.alert.is_some() && handshaking && engine.peer_not_tls())
+        || (ended && !has_plaintext)
 }
 
 /// The backend found the transport ready: step the engine and run what is due.

@@ -14,6 +14,12 @@ use crate::stream::{Interest, Stream};
 /// close_notify that did not fit in the socket buffer, when no timeout is set.
 const BACKGROUND_FLUSH_LIMIT: Duration = Duration::from_secs(30);
 
+/// At most this much unread input is discarded before the transport closes. A TCP socket
+/// closed with unread input is reset (RST) at once, and the reset throws away what we sent
+/// that the peer has not read yet: typically TLS 1.3 session tickets that a client never
+/// read would cost the server the end of our data.
+const DISCARD_LIMIT: usize = 256 * 1024;
+
 /// The answer of [`SslFile::is_open`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OpenState {
@@ -92,7 +98,7 @@ impl<S: Stream + 'static> SslFile<S> {
         self.shared
             .watching
             .store(false, std::sync::atomic::Ordering::Release);
-        let result = self.shared.transport().close().map_err(Error::from_io);
+        let result = self.shared.close_transport().map_err(Error::from_io);
         self.shared.wake_all();
         result
     }
@@ -103,8 +109,8 @@ impl<S: Stream + 'static> SslFile<S> {
         std::thread::spawn(move || {
             let limit = shared.lock().timeout.unwrap_or(BACKGROUND_FLUSH_LIMIT);
             let st = shared.lock();
-            let _ = flush_until_done(&shared, st, Some(Instant::now() + limit));
-            let _ = shared.transport().close();
+            drop(flush_until_done(&shared, st, Some(Instant::now() + limit)));
+            let _ = shared.close_transport();
             shared.wake_all();
         });
     }
@@ -392,6 +398,24 @@ impl<S: Stream + 'static> Drop for Shared<S> {
             self.step(&mut st, false);
         }
         drop(st);
-        let _ = self.transport().close();
+        let _ = self.close_transport();
+    }
+}
+
+impl<S: Stream + 'static> Shared<S> {
+    /// Closes the transport, first discarding input nobody will read (see
+    /// [`DISCARD_LIMIT`]) unless a reset is what the caller asked for (`linger(Some(0))`).
+    fn close_transport(&self) -> io::Result<()> {
+        if !self.lock().linger_zero {
+            let mut buf = [0u8; 16 * 1024];
+            let mut discarded = 0;
+            while discarded < DISCARD_LIMIT {
+                match self.transport().read_nb(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => discarded += n,
+                }
+            }
+        }
+        self.transport().close()
     }
 }

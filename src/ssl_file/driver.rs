@@ -103,9 +103,11 @@ pub(super) struct Shared<S: Stream + 'static> {
 pub(super) static LIVE_FILES: std::sync::atomic::AtomicUsize =
     std::sync::atomic::AtomicUsize::new(0);
 
-/// `WouldBlock`, as an [`Error`].
+/// `WouldBlock` (`EAGAIN`, so that `errno()` has the number too), as an [`Error`].
 pub(super) fn would_block() -> Error {
-    Error::from_io(io::ErrorKind::WouldBlock.into())
+    Error::from_io(io::Error::from_raw_os_error(
+        rustix::io::Errno::AGAIN.raw_os_error(),
+    ))
 }
 
 impl<S: Stream + 'static> Shared<S> {

@@ -250,13 +250,14 @@ impl ChildProc {
         }
     }
 
-    /// Kill the child (if still running) and reap it.
+    /// Kill the child (if still running) and reap it. Stdin is closed only after the
+    /// SIGKILL: an EOF on stdin first would let s_server/s_client close cleanly.
     pub fn kill(&mut self) {
-        self.stdin = None;
         if self.try_wait().is_none() {
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
+        self.stdin = None;
     }
 
     /// Command line, stdout and stderr, for assertion messages.
