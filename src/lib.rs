@@ -3,6 +3,7 @@
 //! The Rust version of Pike's `SSL.sslfile` / `SSL.File`, built on rustls 0.23: one object,
 //! [`SslFile`], over any open stream (TCP, Unix socket, socket pair, even another
 //! `SslFile`), that works in **blocking** and **nonblocking** mode, switchable at any time,
+//! and in **callback mode** on an event loop ([`Backend`]) — also next to blocking calls —
 //! with exact close semantics: a clean `close_notify` reads as end of stream (`Ok(0)`),
 //! a truncated connection as `EPIPE` ([`io::ErrorKind::BrokenPipe`](std::io::ErrorKind)),
 //! and a handshake failure is never lost.
@@ -45,6 +46,63 @@
 //! |---|---|---|---|
 //! | blocking ([`SslFile::set_blocking`]) | waits for ≥ 1 byte, end of stream or an error (bounded by [`SslFile::set_timeout`]) | returns when all is encrypted and sent | completes inside `connect`/`accept`/`create` |
 //! | nonblocking ([`SslFile::set_nonblocking`]) | buffered plaintext or `WouldBlock` | what fits in 64 KiB of pending output, or `WouldBlock` | advances with each `read`/`write`; its failure is returned by the next one |
+//! | callback ([`SslFile::set_nonblocking_callbacks`], [`SslFile::set_callbacks`]) | the read callback gets all plaintext as it arrives | from the write callback, called while more can be written | runs in the backend; the accept callback fires when it completes, the close callback with its failure |
+//!
+//! ## Callback mode
+//!
+//! Callbacks run on a [`Backend`] (the file's, set with [`SslFile::set_backend`], else the
+//! process's default backend, which runs in a thread of its own). Each callback receives
+//! the file, so it never needs to capture it:
+//!
+//! ```
+//! use std::io::Write;
+//! use std::sync::Arc;
+//! use sslfile::{Backend, Callbacks, Context, File, SslFile};
+//!
+//! let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+//! let server_ctx = Context::builder()
+//!     .certificate_chain_pem(cert.cert.pem().as_bytes(), cert.key_pair.serialize_pem().as_bytes())?
+//!     .build()?;
+//! let client_ctx = Context::builder().trust_pem(cert.cert.pem().as_bytes())?.build()?;
+//! let backend = Backend::new()?;
+//! let (a, b) = File::pipe()?;
+//!
+//! // An echo server in callback mode; its handle can be dropped: the backend keeps it.
+//! let server = SslFile::new(b, &server_ctx);
+//! server.set_backend(&backend);
+//! server.set_callbacks(Callbacks {
+//!     read: Some(Arc::new(|f: &SslFile, data: &[u8]| { let _ = (&*f).write_all(data); })),
+//!     ..Default::default()
+//! });
+//! server.accept()?;
+//! drop(server);
+//!
+//! // A client in callback mode on the same backend: says hello, stops at the echo.
+//! let client = SslFile::new(a, &client_ctx);
+//! client.set_backend(&backend);
+//! let stopper = backend.clone();
+//! client.set_callbacks(Callbacks {
+//!     accept: Some(Arc::new(|f: &SslFile| { let _ = (&*f).write_all(b"hello"); })),
+//!     read: Some(Arc::new(move |f: &SslFile, echo: &[u8]| {
+//!         assert_eq!(echo, b"hello");
+//!         f.close().unwrap();
+//!         stopper.stop();
+//!     })),
+//!     ..Default::default()
+//! });
+//! client.connect("localhost")?;
+//! backend.run()?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Rules (SPEC §5): the read callback gets all buffered plaintext; the close callback fires
+//! once, after all data was delivered (`None` for close_notify, else why); the accept
+//! callback once per handshake; the write callback never during the handshake, then for as
+//! long as it is installed and more can be written (level-triggered: remove it when done).
+//! No lock is held while a callback runs, so callbacks may call any method of their file.
+//! While a file has callbacks its backend keeps it alive; once the connection ends or the
+//! callbacks are cleared, the backend lets go and the file is freed at once. While plaintext
+//! waits to be read, the file stops reading its transport (backpressure).
 //!
 //! Reads and writes may each read and write the transport (handshake, alerts,
 //! close_notify): the caller never needs to know. `Read` and `Write` are implemented for
@@ -105,7 +163,15 @@
 //! | `query_address(0/1)` | [`SslFile::peer_addr`], [`SslFile::local_addr`] |
 //! | `query_version()`, `query_suite()` | [`SslFile::protocol_version`], [`SslFile::cipher_suite`] |
 //! | `query_stream()` | [`SslFile::stream`] |
-//! | `set_id(id)`, `query_id()` | not needed: a closure captures what it needs |
+//! | `set_read_callback`, `set_write_callback`, `set_close_callback`, `set_accept_callback`, `set_alert_callback` | the same names, taking `Option<Arc<dyn Fn>>` |
+//! | `query_read_callback()` etc., `query_callbacks()` | [`SslFile::read_callback`] etc., [`SslFile::callbacks`] |
+//! | `set_callbacks(...)` | [`SslFile::set_callbacks`] with [`Callbacks`] |
+//! | `set_nonblocking(read, write, close)` | [`SslFile::set_nonblocking_callbacks`] |
+//! | `set_nonblocking_keep_callbacks()`, `set_blocking_keep_callbacks()` | the same names |
+//! | `set_backend(b)`, `query_backend()` | [`SslFile::set_backend`], [`SslFile::backend`] |
+//! | `Pike.Backend`, `call_out`, `remove_call_out` | [`Backend`], [`Backend::call_out`], [`Backend::remove_call_out`] |
+//! | `SSL.Port` (`bind`, `accept`, accept callback) | [`Port`] ([`Port::bind`], [`Port::accept`], [`Port::listen`]) |
+//! | `set_id(id)`, `query_id()` | not needed: a closure captures what it needs, and each callback receives its file (no cycle through the id) |
 //! | `SSL.Context` | [`Context`], [`ContextBuilder`] |
 //! | `Stdio.File` | [`File`] ([`File::pipe`], [`File::connect`]) and the [`Stream`] trait |
 //! | `SSL.Constants.ProtocolVersion` | [`TlsVersion`] (SSL 3.0 – TLS 1.1 refused) |

@@ -524,3 +524,53 @@ fn set_backend_moves_a_live_file_to_another_backend_thread() {
     ra.join().unwrap();
     rb.join().unwrap();
 }
+
+/// Backpressure: a file in callback mode whose user reads nothing (only a close callback is
+/// installed) stops reading its socket while plaintext waits, so a peer that keeps writing
+/// is pushed back (its nonblocking writes stall) instead of filling our memory. Reading
+/// then delivers every byte, in order.
+#[test]
+fn a_file_whose_plaintext_waits_stops_reading_and_the_writer_is_pushed_back() {
+    const LEN: usize = 8 << 20;
+    let setup = Setup::new();
+    let backend = Backend::new().unwrap();
+    let runner = run_in_thread(&backend);
+    let (client, server) = setup.connect(Transport::SocketPair);
+    server.set_backend(&backend);
+    server.set_close_callback(Some(Arc::new(|_f: &SslFile, _e: Option<io::Error>| {})));
+    let data = common::random_bytes(LEN, 9);
+    client.set_nonblocking();
+    let mut accepted = 0;
+    let mut stalls = 0;
+    while accepted < LEN && stalls < 50 {
+        match (&client).write(&data[accepted..(accepted + 65536).min(LEN)]) {
+            Ok(n) => {
+                accepted += n;
+                stalls = 0;
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                stalls += 1;
+                thread::sleep(Duration::from_millis(5));
+            }
+            Err(e) => panic!("write: {e}"),
+        }
+    }
+    println!("accepted before the push-back: {accepted} bytes");
+    // Socket buffers, our 64 KiB of pending output and one batch of plaintext: far below.
+    assert!(
+        accepted < 2 << 20,
+        "the writer was not pushed back: {accepted} bytes"
+    );
+    // The user reads now (blocking, next to the callbacks): every byte arrives.
+    let reader = thread::spawn(move || {
+        server.set_blocking_keep_callbacks();
+        let mut got = vec![0u8; LEN];
+        (&server).read_exact(&mut got).map(|()| got)
+    });
+    client.set_blocking();
+    (&client).write_all(&data[accepted..]).unwrap();
+    let got = reader.join().unwrap().unwrap();
+    assert!(got == data, "bytes lost or reordered");
+    backend.stop();
+    runner.join().unwrap();
+}

@@ -463,3 +463,41 @@ fn renegotiate_updates_keys_on_tls13_and_is_refused_on_tls12() {
     assert_eq!(err.kind(), io::ErrorKind::Unsupported);
     assert!(err.to_string().contains("CVE-2009-3555"));
 }
+
+/// Pike's `accept(pending_data)`: a plaintext reader already consumed the start of the
+/// ClientHello (STARTTLS); `accept_with` feeds it to TLS first and the handshake completes.
+/// Every split of the first 64 bytes, over both transports, and in both server modes.
+#[test]
+fn accept_with_pending_data_completes_the_handshake() {
+    let setup = Setup::new();
+    for transport in common::pair::TRANSPORTS {
+        for (split, blocking) in [(1, true), (5, false), (9, true), (64, false)] {
+            let (c, s) = raw_pair(transport);
+            let server_ctx = setup.server_ctx.clone();
+            let server = thread::spawn(move || {
+                // The plaintext side reads `split` bytes of what the client sent.
+                let mut pending = vec![0u8; split];
+                (&s).read_exact(&mut pending).unwrap();
+                let tls = SslFile::new(s, &server_ctx);
+                if blocking {
+                    tls.set_blocking();
+                    tls.set_timeout(Some(common::TIMEOUT));
+                }
+                tls.accept_with(&pending).unwrap();
+                tls.set_blocking();
+                tls.set_timeout(Some(common::TIMEOUT));
+                let mut got = [0u8; 5];
+                (&tls).read_exact(&mut got).unwrap();
+                (&tls).write_all(&got).unwrap();
+                tls.close().unwrap();
+            });
+            let client = SslFile::client(c, &setup.client_ctx, "localhost")
+                .unwrap_or_else(|e| panic!("{transport:?} split {split}: {e}"));
+            (&client).write_all(b"hello").unwrap();
+            let mut echo = Vec::new();
+            (&client).read_to_end(&mut echo).unwrap();
+            assert_eq!(echo, b"hello", "{transport:?} split {split}");
+            server.join().unwrap();
+        }
+    }
+}
