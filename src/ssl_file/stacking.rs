@@ -1,12 +1,19 @@
 //! `SslFile` as a [`Stream`]: the transport of another `SslFile` (TLS over TLS), in every
 //! mode. Reads and writes are always nonblocking here; `wait` blocks by driving this
-//! connection until the outer one can make progress.
+//! connection until the layer above can make progress.
+//!
+//! Callback mode: the layer above `watch`es this file like a socket. This file then runs on
+//! the backend itself (watching its own transport) and calls the layer's ready function,
+//! level-triggered, while it has plaintext for it (or has ended) and while it can take
+//! more output, for as long as the layer's interest asks for it.
 
 use std::io::{self, IoSlice};
 use std::time::{Duration, Instant};
 
+use super::callbacks::{Callbacks, Layer};
 use super::SslFile;
-use crate::stream::{Addr, Interest, Stream};
+use crate::backend::{Backend, ReadyFn};
+use crate::stream::{Addr, Interest, SavedCallbacks, Stream};
 
 impl<S: Stream + 'static> Stream for SslFile<S> {
     fn read_nb(&self, buf: &mut [u8]) -> io::Result<usize> {
@@ -60,6 +67,55 @@ impl<S: Stream + 'static> Stream for SslFile<S> {
 
     fn set_linger(&self, linger: Option<Duration>) -> io::Result<()> {
         Ok(self.linger(linger)?)
+    }
+
+    fn watch(&self, backend: &Backend, on_ready: ReadyFn) -> io::Result<()> {
+        let old = self.shared.lock_dispatch().layer.replace(Layer {
+            on_ready,
+            interest: None,
+        });
+        drop(old); // no lock held: it may own the last reference to the layer above
+        self.set_backend(backend);
+        Ok(())
+    }
+
+    fn set_interest(&self, interest: Option<Interest>) -> io::Result<()> {
+        if let Some(layer) = self.shared.lock_dispatch().layer.as_mut() {
+            layer.interest = interest;
+        }
+        self.shared.rearm();
+        Ok(())
+    }
+
+    fn unwatch(&self) {
+        let old = self.shared.lock_dispatch().layer.take();
+        drop(old);
+        self.shared.rearm();
+    }
+
+    fn backend(&self) -> Option<Backend> {
+        let own = self.shared.lock_dispatch().backend.clone();
+        own.or_else(|| self.shared.transport().backend())
+    }
+
+    fn has_buffered_input(&self) -> bool {
+        self.shared
+            .lock()
+            .engine
+            .as_mut()
+            .is_some_and(|e| e.has_plaintext())
+    }
+
+    fn take_callbacks(&self) -> SavedCallbacks {
+        let saved = std::mem::take(&mut self.shared.lock_dispatch().cbs);
+        self.shared.rearm();
+        SavedCallbacks(Some(Box::new(saved)))
+    }
+
+    fn restore_callbacks(&self, saved: SavedCallbacks) {
+        if let Some(cbs) = saved.0.and_then(|b| b.downcast::<Callbacks<S>>().ok()) {
+            self.set_callbacks(*cbs);
+        }
     }
 
     fn peer_addr(&self) -> io::Result<Addr> {
