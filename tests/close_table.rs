@@ -355,3 +355,44 @@ fn close_with_unread_session_tickets_delivers_everything_to_the_peer() {
         assert!(got == data, "{transport:?} {mode:?}: {} bytes", got.len());
     });
 }
+
+/// A nonblocking close that cannot flush everything returns at once; the default backend
+/// delivers the rest and close_notify (no thread per close), then closes the transport
+/// and lets the file go.
+#[test]
+fn a_nonblocking_close_with_output_left_finishes_on_the_backend() {
+    let setup = Setup::new();
+    let default = sslfile::Backend::default_backend();
+    for transport in TRANSPORTS {
+        let (client, server) = setup.connect(transport);
+        client.set_nonblocking();
+        let data = common::random_bytes(8 << 20, 11);
+        let mut accepted = 0;
+        while accepted < data.len() {
+            match (&client).write(&data[accepted..]) {
+                Ok(n) => accepted += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert!(
+            accepted < data.len(),
+            "{transport:?}: the socket never filled"
+        );
+        assert_eq!(default.watch_count(), 0);
+        client.close().unwrap(); // returns at once: the peer reads nothing yet
+                                 // The rest is the default backend's job (no thread per close).
+        assert_eq!(default.watch_count(), 1, "{transport:?}");
+        drop(client);
+        let mut got = vec![0u8; accepted];
+        (&server).read_exact(&mut got).unwrap();
+        assert!(got[..] == data[..accepted], "{transport:?}");
+        let mut buf = [0u8; 16];
+        assert_eq!(
+            (&server).read(&mut buf).unwrap(),
+            0,
+            "{transport:?}: close_notify"
+        );
+        eventually(|| (default.watch_count() == 0).then_some(()));
+    }
+}

@@ -408,6 +408,10 @@ impl<S: Stream + 'static> Shared<S> {
 /// The readiness the watch should wait for; `None`: no watch needed.
 fn wanted_interest<S: Stream + 'static>(st: &State, d: &Dispatch<S>) -> Option<Option<Interest>> {
     let engine = st.engine.as_ref()?;
+    if st.draining.is_some() {
+        // A background close: only the output matters now.
+        return Some(Some(Interest::WRITE));
+    }
     // An accept callback that already fired keeps nothing alive by itself.
     let live = d.cbs.want_input()
         || d.cbs.write.is_some()
@@ -453,6 +457,10 @@ fn due_without_readiness<S: Stream + 'static>(st: &mut State, d: &Dispatch<S>) -
 
 /// The backend found the transport ready: step the engine and run what is due.
 fn dispatch<S: Stream + 'static>(shared: &Arc<Shared<S>>) {
+    if shared.lock().draining.is_some() {
+        shared.drain_step();
+        return;
+    }
     // Bounded: a stacked transport may hold more input than one step takes.
     for _ in 0..16 {
         let (actions, more) = {

@@ -77,8 +77,10 @@ impl<S: Stream + 'static> SslFile<S> {
                     .as_ref()
                     .is_some_and(|e| e.wants_write() && !e.write_failed());
                 if pending {
+                    let limit = st.timeout.unwrap_or(BACKGROUND_FLUSH_LIMIT);
+                    st.draining = Some(Instant::now() + limit);
                     drop(st);
-                    self.finish_close_in_background();
+                    self.finish_close_in_background(limit);
                     return Ok(());
                 }
             }
@@ -103,13 +105,27 @@ impl<S: Stream + 'static> SslFile<S> {
         result
     }
 
-    /// Delivers what a nonblocking close could not, then closes the transport.
-    fn finish_close_in_background(&self) {
+    /// Delivers what a nonblocking close could not, then closes the transport: on the
+    /// file's backend (the default backend if it has none), which keeps the file alive until
+    /// the output drained or `limit` passed. A transport that cannot be watched gets a
+    /// thread of its own instead.
+    fn finish_close_in_background(&self, limit: Duration) {
+        self.shared.rearm();
+        if self.shared.lock_dispatch().watching {
+            // The socket may never become writable again: give up at the deadline.
+            let weak = Arc::downgrade(&self.shared);
+            self.backend().call_out(limit, move || {
+                if let Some(shared) = weak.upgrade() {
+                    shared.drain_step();
+                }
+            });
+            return;
+        }
         let shared = Arc::clone(&self.shared);
         std::thread::spawn(move || {
-            let limit = shared.lock().timeout.unwrap_or(BACKGROUND_FLUSH_LIMIT);
             let st = shared.lock();
             drop(flush_until_done(&shared, st, Some(Instant::now() + limit)));
+            shared.lock().draining = None;
             let _ = shared.close_transport();
             shared.wake_all();
         });
@@ -403,6 +419,29 @@ impl<S: Stream + 'static> Drop for Shared<S> {
 }
 
 impl<S: Stream + 'static> Shared<S> {
+    /// One round of a background close (see `finish_close_in_background`): flush; once
+    /// nothing is pending, output failed or the deadline passed, close the transport.
+    pub(super) fn drain_step(self: &Arc<Self>) {
+        let mut st = self.lock();
+        let Some(deadline) = st.draining else {
+            return;
+        };
+        self.step(&mut st, false);
+        let done = st
+            .engine
+            .as_ref()
+            .is_none_or(|e| !e.wants_write() || e.write_failed());
+        if done || Instant::now() >= deadline {
+            st.draining = None;
+            drop(st);
+            let _ = self.close_transport();
+            self.wake_all();
+        } else {
+            drop(st);
+        }
+        self.rearm();
+    }
+
     /// Closes the transport, first discarding input nobody will read (see
     /// [`DISCARD_LIMIT`]) unless a reset is what the caller asked for (`linger(Some(0))`).
     fn close_transport(&self) -> io::Result<()> {

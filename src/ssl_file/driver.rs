@@ -48,6 +48,9 @@ pub(super) struct State {
     pub(super) write_shut: bool,
     pub(super) read_shut: bool,
     pub(super) linger_zero: bool,
+    /// A nonblocking `close` left output to deliver: the backend flushes it until then,
+    /// and closes the transport.
+    pub(super) draining: Option<Instant>,
     /// An alert callback is installed: a peer that is not TLS gets no alert from us.
     pub(super) plaintext_fallback: bool,
     pub(super) last_error: Option<Error>,
@@ -68,6 +71,7 @@ impl State {
             write_shut: false,
             read_shut: false,
             linger_zero: false,
+            draining: None,
             plaintext_fallback: false,
             last_error: None,
             read_poller: false,
