@@ -135,6 +135,11 @@ impl Engine {
             return Ok(0);
         }
         self.process();
+        if !self.conn.is_handshaking() && !self.first_bytes.is_empty() && self.error.is_none() {
+            // Only a handshake needs them (to recognise a peer that is not TLS): an idle
+            // connection should not carry them.
+            self.first_bytes = Vec::new();
+        }
         Ok(n)
     }
 
@@ -437,5 +442,56 @@ impl Read for FramedReader<'_> {
             first.extend_from_slice(&buf[..n.min(room)]);
         }
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::context::Context;
+    use crate::version::VersionRange;
+
+    /// A client and a server engine, handshaken by moving bytes between them in memory.
+    fn handshaken_pair() -> (Engine, Engine) {
+        let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+        let (pem, key) = (cert.cert.pem(), cert.key_pair.serialize_pem());
+        let server_ctx = Context::builder()
+            .certificate_chain_pem(pem.as_bytes(), key.as_bytes())
+            .unwrap()
+            .build()
+            .unwrap();
+        let client_ctx = Context::builder()
+            .trust_pem(pem.as_bytes())
+            .unwrap()
+            .build()
+            .unwrap();
+        let range = VersionRange::default();
+        let mut client =
+            Engine::client(client_ctx.client_config(range).unwrap(), "localhost").unwrap();
+        let mut server = Engine::server(server_ctx.server_config(range).unwrap()).unwrap();
+        fn transfer(from: &mut Engine, to: &mut Engine) {
+            let mut wire = Vec::new();
+            while from.wants_write() {
+                from.send(&mut wire).unwrap();
+            }
+            let mut wire = &wire[..];
+            while !wire.is_empty() {
+                to.receive(&mut wire).unwrap();
+            }
+        }
+        for _ in 0..10 {
+            transfer(&mut client, &mut server);
+            transfer(&mut server, &mut client);
+        }
+        assert!(!client.is_handshaking() && !server.is_handshaking());
+        (client, server)
+    }
+
+    #[test]
+    fn the_first_bytes_kept_for_diagnostics_are_released_after_the_handshake() {
+        let (client, server) = handshaken_pair();
+        assert!(client.first_bytes().is_empty() && client.first_bytes.capacity() == 0);
+        assert!(server.first_bytes().is_empty() && server.first_bytes.capacity() == 0);
+        assert!(client.error().is_none() && server.error().is_none());
     }
 }
