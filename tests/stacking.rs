@@ -315,3 +315,51 @@ fn tls_in_tls_through_our_proxy_to_openssl_s_server() {
     tls.close().unwrap();
     proxy.join().unwrap();
 }
+
+/// Regression: `flush()` on the inner layer must also push out what the tunnel below still
+/// holds (it used to return Ok as soon as the inner layer itself had nothing pending, and
+/// the last ~64 KiB stayed in the tunnel until some later read or write).
+#[test]
+fn flush_pushes_out_what_the_tunnel_below_still_holds() {
+    let layers = Layers::new();
+    for transport in TRANSPORTS {
+        let (client, server) = tunnels(&layers, transport);
+        let server = thread::spawn(move || {
+            server.set_blocking();
+            server.set_timeout(Some(TIMEOUT));
+            server.accept().unwrap();
+            server
+        });
+        client.set_blocking();
+        client.connect("inner.test").unwrap();
+        let server = server.join().unwrap();
+        // The server reads nothing yet: nonblocking writes fill the socket and the tunnel.
+        client.set_nonblocking();
+        let data = random_bytes(8 << 20, 26);
+        let mut accepted = 0;
+        while let Ok(n) = (&client).write(&data[accepted..]) {
+            accepted += n;
+        }
+        let reader = thread::spawn(move || {
+            let mut got = vec![0u8; accepted];
+            (&server).read_exact(&mut got).map(|()| got)
+        });
+        // Nobody writes any more: flush alone must deliver everything.
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            match client.flush() {
+                Ok(()) => break,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    assert!(Instant::now() < deadline, "{transport:?}: flush never done");
+                    thread::sleep(Duration::from_millis(1));
+                }
+                Err(e) => panic!("{transport:?}: flush: {e}"),
+            }
+        }
+        let got = reader
+            .join()
+            .unwrap()
+            .expect("everything arrives after flush");
+        assert!(got[..] == data[..accepted], "{transport:?}");
+    }
+}

@@ -192,11 +192,20 @@ impl<S: Stream + 'static> Shared<S> {
                 }
             }
         }
-        if progress {
-            // A stacked transport (TLS under TLS) buffers too: push it along.
-            let _ = self.transport().flush_nb();
-        }
+        // A stacked transport (TLS under TLS) buffers too: push it along, even when this
+        // layer had nothing new (its earlier output may still sit there).
+        let _ = self.transport().flush_nb();
         progress
+    }
+
+    /// Pushes what the transport itself buffered (a TLS layer under this one); true once
+    /// nothing is left there. Plain sockets buffer nothing and say true at once.
+    fn transport_flushed(&self) -> Result<bool, Error> {
+        match self.transport().flush_nb() {
+            Ok(()) => Ok(true),
+            Err(e) if is_transient(&e) => Ok(false),
+            Err(e) => Err(Error::from_io(e)),
+        }
     }
 
     /// May this thread read from the transport now? Not while another thread polls for it.
@@ -410,7 +419,15 @@ impl<S: Stream + 'static> Shared<S> {
                 };
             }
             if written == total && !engine.wants_write() && !engine.is_handshaking() {
-                return Ok(written);
+                match self.transport_flushed() {
+                    Ok(true) => return Ok(written),
+                    Ok(false) => {} // a layer below still holds some: wait until it left
+                    Err(e) => {
+                        // Accepted is accepted; the failure is reported by the next call.
+                        st.engine()?.fail_write(e);
+                        return Ok(written);
+                    }
+                }
             }
             if progress {
                 continue;
@@ -442,9 +459,10 @@ impl<S: Stream + 'static> Shared<S> {
                 return Err(err.clone());
             }
             if !engine.wants_write() {
-                return Ok(());
-            }
-            if progress {
+                if self.transport_flushed()? {
+                    return Ok(());
+                }
+            } else if progress {
                 continue;
             }
             if !blocking {
