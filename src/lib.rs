@@ -188,6 +188,8 @@ mod file;
 mod file_callbacks;
 mod framing;
 mod port;
+mod resolver;
+mod session;
 mod ssl_file;
 mod stream;
 mod sys;
@@ -195,11 +197,12 @@ mod verifier;
 mod version;
 
 pub use backend::{Backend, CallOut, ReadyFn, Watch, WatchSource};
-pub use context::{Context, ContextBuilder};
+pub use context::{ClientAuth, Context, ContextBuilder};
 pub use error::Error;
 pub use file::File;
 pub use file_callbacks::{FileCloseCallback, FileReadCallback, FileWriteCallback};
 pub use port::{Port, PortCallback};
+pub use session::Session;
 pub use ssl_file::live_connections;
 pub use ssl_file::{
     AcceptCallback, AlertCallback, Callbacks, CloseCallback, OpenState, Options, ReadCallback,
@@ -209,4 +212,4 @@ pub use stream::{Addr, Interest, SavedCallbacks, Stream};
 pub use version::TlsVersion;
 
 /// The rustls types that appear in this crate's API.
-pub use rustls::{AlertDescription, CipherSuite};
+pub use rustls::{AlertDescription, CipherSuite, HandshakeKind, NamedGroup};
