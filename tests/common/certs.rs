@@ -3,7 +3,8 @@
 //! self-signed leaves for negative tests.
 //!
 //! Leaf names may be DNS names or IP addresses ("127.0.0.1", "::1"); IPs end
-//! up in IP SANs. Keys are ECDSA P-256 unless stated otherwise.
+//! up in IP SANs. Keys are ECDSA P-256 unless stated otherwise (RSA 2048 and Ed25519
+//! leaves exist too).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -157,6 +158,11 @@ impl TestPki {
     /// (the CA's signature on it is still ECDSA P-256).
     pub fn leaf_rsa(&self, names: &[&str]) -> Identity {
         self.issue(names, &rcgen::PKCS_RSA_SHA256, false)
+    }
+
+    /// A valid leaf for `names`, signed by the CA, with an Ed25519 key.
+    pub fn leaf_ed25519(&self, names: &[&str]) -> Identity {
+        self.issue(names, &rcgen::PKCS_ED25519, false)
     }
 
     /// A leaf for `names`, signed by the CA, that expired in 2001.
