@@ -101,7 +101,7 @@ fn a_client_without_certificate_is_refused_with_a_readable_error_on_both_sides()
         let client = client_ctx(&pki, version, None);
         for transport in TRANSPORTS {
             let done = run(&server.ctx, &client, transport);
-            let server_err = done.server.as_ref().err().expect("the server refuses");
+            let server_err = done.server.as_ref().expect_err("the server refuses");
             assert_eq!(
                 server_err.to_string(),
                 "the client presented no certificate, but this server requires one \
@@ -138,7 +138,7 @@ fn a_certificate_from_an_unknown_ca_is_refused_with_a_readable_error_on_both_sid
     for version in VERSIONS {
         let client = client_ctx(&pki, version, Some(&stranger.leaf(&["client.test"])));
         let done = run(&server.ctx, &client, Transport::SocketPair);
-        let server_err = done.server.as_ref().err().expect("the server refuses");
+        let server_err = done.server.as_ref().expect_err("the server refuses");
         assert_eq!(
             server_err.to_string(),
             "the client's certificate is not signed by a trusted authority (unknown issuer)",
@@ -169,7 +169,7 @@ fn an_expired_client_certificate_is_refused_saying_so() {
     for version in VERSIONS {
         let client = client_ctx(&pki, version, Some(&pki.expired_leaf(&["client.test"])));
         let done = run(&server.ctx, &client, Transport::SocketPair);
-        let server_err = done.server.as_ref().err().expect("the server refuses");
+        let server_err = done.server.as_ref().expect_err("the server refuses");
         assert_eq!(
             server_err.to_string(),
             "the client's certificate has expired"
@@ -211,8 +211,7 @@ fn optional_client_auth_accepts_clients_with_and_without_certificate() {
         );
         let err = done
             .server
-            .err()
-            .expect("an untrusted certificate is refused");
+            .expect_err("an untrusted certificate is refused");
         assert!(err.to_string().contains("unknown issuer"), "{err}");
     }
 }

@@ -446,8 +446,7 @@ fn an_expired_certificate_is_served_only_when_allowed() {
     });
     let err = done
         .client
-        .err()
-        .expect("the client refuses an expired certificate");
+        .expect_err("the client refuses an expired certificate");
     assert_eq!(err.to_string(), "certificate for localhost has expired");
 }
 

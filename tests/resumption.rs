@@ -144,7 +144,10 @@ fn when_the_session_becomes_available() {
             (&tls).read_exact(&mut buf).unwrap(); // wait for "go"
             (&tls).write_all(b"hello").unwrap();
             tls.close().unwrap();
-            assert!(tls.session().is_none(), "a server has no session to hand out");
+            assert!(
+                tls.session().is_none(),
+                "a server has no session to hand out"
+            );
         });
         let tls = SslFile::client(c, &client_ctx, "localhost").unwrap();
         match version {
