@@ -483,8 +483,8 @@ mod tests {
             .build()
             .unwrap();
         let range = VersionRange::default();
-        let mut client =
-            Engine::client(client_ctx.client_config(range).unwrap(), "localhost").unwrap();
+        let setup = client_ctx.client_setup(range, "localhost", None).unwrap();
+        let mut client = Engine::client(setup, "localhost").unwrap();
         let mut server = Engine::server(server_ctx.server_config(range).unwrap()).unwrap();
         fn transfer(from: &mut Engine, to: &mut Engine) {
             let mut wire = Vec::new();
