@@ -225,7 +225,7 @@
 //! | `ctx->set_trusted_issuers(...)`, `ctx->verify_certificates`, `ctx->require_trust` | [`ContextBuilder::trust_pem`], [`trust_pem_file`](ContextBuilder::trust_pem_file), [`trust_pem_dir`](ContextBuilder::trust_pem_dir), [`trust_der`](ContextBuilder::trust_der), [`trust_web_roots`](ContextBuilder::trust_web_roots), [`trust_system_roots`](ContextBuilder::trust_system_roots); verification always on, except [`danger_accept_invalid_certs`](ContextBuilder::danger_accept_invalid_certs) / [`danger_accept_invalid_hostnames`](ContextBuilder::danger_accept_invalid_hostnames) |
 //! | `ctx->auth_level` (`AUTHLEVEL_none` / `_ask` / `_require`) | [`ContextBuilder::client_auth`] with [`ClientAuth::None`] / [`Optional`](ClientAuth::Optional) / [`Required`](ClientAuth::Required) |
 //! | `ctx->set_authorities(...)` | [`ContextBuilder::client_ca_pem`], [`client_ca_pem_file`](ContextBuilder::client_ca_pem_file) (default: the trust anchors) |
-//! | (client certificate: `find_cert_issuer`) | the context's chains, the one issued by a CA the server names first, else the default |
+//! | (client side: `find_cert_issuer`) | the context's first chain issued by a CA the server names (none if none is); the default chain if it names none |
 //! | `ctx->preferred_suites`, `get_suites()` | [`ContextBuilder::cipher_suites`] ([`CipherSuite`]), [`Context::cipher_suites`] |
 //! | `ctx->ecc_curves`, `ctx->ffdhe_groups` | [`ContextBuilder::kx_groups`] ([`NamedGroup`]); [`SslFile::key_exchange_group`] |
 //! | `ctx->packet_max_size` | [`ContextBuilder::record_size_limit`] |

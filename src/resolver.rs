@@ -77,10 +77,10 @@ impl ResolvesServerCert for CertResolver {
 
 /// Client side: the context's chains, presented when a server asks for a certificate.
 ///
-/// Like Pike's client, it prefers a chain issued by one of the authorities the server
-/// names in its CertificateRequest; unlike Pike, if none matches (or the server names none)
-/// it presents the default chain rather than nothing, so that a server that lists no
-/// authorities still gets a certificate.
+/// As Pike's client (and Go's) does: if the server names the authorities it accepts, the
+/// first chain issued by one of them is presented, and none if no chain is (a server that
+/// only *asks* then accepts the client without one, where a certificate it does not trust
+/// would fail the handshake). If it names none, the default chain is presented.
 #[derive(Debug)]
 pub(crate) struct ClientCertResolver {
     pub(crate) chains: Arc<CertResolver>,
@@ -92,13 +92,15 @@ impl ResolvesClientCert for ClientCertResolver {
         root_hint_subjects: &[&[u8]],
         sigschemes: &[SignatureScheme],
     ) -> Option<Arc<CertifiedKey>> {
-        let all = &self.chains.all;
-        let hinted = all
+        if root_hint_subjects.is_empty() {
+            return first_usable(self.chains.default_chain(), sigschemes).cloned();
+        }
+        let hinted = self
+            .chains
+            .all
             .iter()
             .filter(|chain| issued_by_one_of(chain, root_hint_subjects));
-        first_usable(hinted, sigschemes)
-            .or_else(|| first_usable(self.chains.default_chain(), sigschemes))
-            .cloned()
+        first_usable(hinted, sigschemes).cloned()
     }
 
     fn has_certs(&self) -> bool {
@@ -109,9 +111,6 @@ impl ResolvesClientCert for ClientCertResolver {
 /// True if a certificate of `chain` was issued by (or is) one of the named authorities.
 /// The names are DER `Name`s (RFC 5280), with their outer SEQUENCE.
 fn issued_by_one_of(chain: &CertifiedKey, names: &[&[u8]]) -> bool {
-    if names.is_empty() {
-        return false;
-    }
     chain.cert.iter().any(|cert| {
         let Ok(parsed) = webpki::EndEntityCert::try_from(cert) else {
             return false;

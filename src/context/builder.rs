@@ -102,9 +102,13 @@ impl ContextBuilder {
     /// one whose names cover the server name the client asks for (SNI; exact names, then
     /// wildcards), preferring one whose key type the client supports. The first chain
     /// added is the default, presented to clients that send no server name (connecting by
-    /// IP address) or a name no chain covers. A client presents its chains when a server
-    /// asks for a certificate (see [`client_auth`](Self::client_auth)). Keys may be
-    /// PKCS#8, PKCS#1 (RSA) or SEC1 (EC).
+    /// IP address) or a name no chain covers. Keys may be PKCS#8, PKCS#1 (RSA) or SEC1
+    /// (EC).
+    ///
+    /// A client presents its chain when a server asks for a certificate (see
+    /// [`client_auth`](Self::client_auth)), as Pike's does: if the server names the CAs it
+    /// accepts, the first chain issued by one of them (none if no chain is, so that a
+    /// server that only asks still accepts the client); if it names none, the default.
     ///
     /// # Errors
     /// An [`Error::Config`] that says what is wrong: empty input, DER given as PEM, no
