@@ -13,6 +13,8 @@ pub(crate) struct Circumstances<'a> {
     pub(crate) server_name: Option<&'a str>,
     /// The first bytes the peer sent, to recognise a peer that does not speak TLS.
     pub(crate) first_bytes: &'a [u8],
+    /// We are the server: a certificate in question is the client's.
+    pub(crate) client_certificate: bool,
 }
 
 /// Turns a rustls error from our side of the protocol into [`Error`].
@@ -55,11 +57,17 @@ pub(crate) fn peer_alert(alert: AlertDescription) -> Error {
 
 fn describe(err: &rustls::Error, seen: &Circumstances<'_>) -> String {
     let whose = match seen.server_name {
+        _ if seen.client_certificate => "the client's certificate".to_string(),
         Some(name) => format!("certificate for {name}"),
         None => "peer certificate".to_string(),
     };
     match err {
         rustls::Error::InvalidCertificate(cert) => describe_certificate(cert, &whose),
+        rustls::Error::NoCertificatesPresented if seen.client_certificate => {
+            "the client presented no certificate, but this server requires one \
+             (ClientAuth::Required)"
+                .into()
+        }
         rustls::Error::NoCertificatesPresented => "the peer presented no certificate".into(),
         rustls::Error::NoApplicationProtocol => "no ALPN protocol in common with the peer".into(),
         rustls::Error::PeerIncompatible(_) if offered_version(seen.first_bytes).is_some() => {
@@ -200,6 +208,7 @@ mod tests {
         let seen = Circumstances {
             server_name: Some("example.com"),
             first_bytes: b"HTTP/1.1 400 Bad Request\r\nServer: x\r\n",
+            client_certificate: false,
         };
         let err = rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType);
         let msg = tls_error(err, &seen).to_string();
@@ -215,6 +224,7 @@ mod tests {
         let seen = Circumstances {
             server_name: None,
             first_bytes: &hello,
+            client_certificate: false,
         };
         let err =
             rustls::Error::PeerIncompatible(PeerIncompatible::SignatureAlgorithmsExtensionRequired);
@@ -230,6 +240,7 @@ mod tests {
         let seen = Circumstances {
             server_name: Some("example.com"),
             first_bytes: &[22, 3, 3],
+            client_certificate: false,
         };
         let err = rustls::Error::InvalidCertificate(CertificateError::Expired);
         assert_eq!(
@@ -243,6 +254,7 @@ mod tests {
         let seen = Circumstances {
             server_name: None,
             first_bytes: &[],
+            client_certificate: false,
         };
         let err = tls_error(
             rustls::Error::AlertReceived(AlertDescription::UnknownCA),

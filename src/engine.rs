@@ -15,12 +15,14 @@ use std::collections::VecDeque;
 use std::io::{self, IoSlice, Read, Write};
 use std::sync::Arc;
 
-use rustls::pki_types::{CertificateDer, ServerName};
-use rustls::{ClientConfig, ClientConnection, Connection, ServerConfig, ServerConnection};
+use rustls::pki_types::CertificateDer;
+use rustls::{ClientConnection, Connection, HandshakeKind, ServerConfig, ServerConnection};
 
+use crate::context::ClientSetup;
 use crate::describe::{tls_error, Circumstances};
 use crate::error::Error;
 use crate::framing::RecordFraming;
+use crate::session::{ConnectionSessions, Session};
 use crate::version::TlsVersion;
 
 /// How many of the first received bytes are kept while handshaking: enough to recognise a
@@ -37,6 +39,8 @@ pub(crate) const PENDING_OUTPUT_LIMIT: usize = 64 * 1024;
 pub(crate) struct Engine {
     conn: Connection,
     server_name: Option<String>,
+    /// A client's resumption state: what `session()` returns.
+    sessions: Option<Arc<ConnectionSessions>>,
     first_bytes: Vec<u8>,
     framing: RecordFraming,
     exact_records: bool,
@@ -61,18 +65,12 @@ pub(crate) enum Plaintext {
 
 impl Engine {
     /// A client connection to `server_name` (a DNS name or an IP address).
-    pub(crate) fn client(config: Arc<ClientConfig>, server_name: &str) -> Result<Engine, Error> {
-        let name = ServerName::try_from(server_name.to_string()).map_err(|_| {
-            Error::Config(format!(
-                "{server_name:?} is not a valid DNS name or IP address"
-            ))
-        })?;
-        let conn = ClientConnection::new(config, name)
+    pub(crate) fn client(setup: ClientSetup, server_name: &str) -> Result<Engine, Error> {
+        let conn = ClientConnection::new(setup.config, setup.server_name)
             .map_err(|e| Error::Config(format!("cannot start a TLS client: {e}")))?;
-        Ok(Engine::new(
-            Connection::Client(conn),
-            Some(server_name.to_string()),
-        ))
+        let mut engine = Engine::new(Connection::Client(conn), Some(server_name.to_string()));
+        engine.sessions = Some(setup.sessions);
+        Ok(engine)
     }
 
     /// A server connection.
@@ -87,6 +85,7 @@ impl Engine {
         Engine {
             conn,
             server_name,
+            sessions: None,
             first_bytes: Vec::new(),
             framing: RecordFraming::default(),
             exact_records: false,
@@ -169,10 +168,7 @@ impl Engine {
             }
             Err(err) => {
                 if self.error.is_none() {
-                    let seen = Circumstances {
-                        server_name: self.server_name.as_deref(),
-                        first_bytes: &self.first_bytes,
-                    };
+                    let seen = self.circumstances();
                     self.error = Some(tls_error(err, &seen));
                 }
             }
@@ -181,10 +177,7 @@ impl Engine {
 
     /// A handshake that ended at EOF after the peer sent something that is not TLS.
     fn process_error_for_eof(&self) -> Error {
-        let seen = Circumstances {
-            server_name: self.server_name.as_deref(),
-            first_bytes: &self.first_bytes,
-        };
+        let seen = self.circumstances();
         let err = tls_error(
             rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType),
             &seen,
@@ -291,8 +284,8 @@ impl Engine {
         match self.version() {
             Some(TlsVersion::Tls1_3) => self.conn.refresh_traffic_keys().map_err(|e| {
                 let seen = Circumstances {
-                    server_name: self.server_name.as_deref(),
                     first_bytes: &[],
+                    ..self.circumstances()
                 };
                 tls_error(e, &seen)
             }),
@@ -417,6 +410,30 @@ impl Engine {
     pub(crate) fn is_client(&self) -> bool {
         matches!(self.conn, Connection::Client(_))
     }
+
+    /// What kind of handshake happened (full, full with a retry, resumed), once known.
+    pub(crate) fn handshake_kind(&self) -> Option<HandshakeKind> {
+        self.conn.handshake_kind()
+    }
+
+    /// The negotiated key-exchange group.
+    pub(crate) fn key_exchange_group(&self) -> Option<rustls::NamedGroup> {
+        self.conn.negotiated_key_exchange_group().map(|g| g.name())
+    }
+
+    /// A client's session to resume later, once the server issued one.
+    pub(crate) fn session(&self) -> Option<Session> {
+        self.sessions.as_ref()?.session()
+    }
+
+    /// What the error messages need to know about this connection.
+    fn circumstances(&self) -> Circumstances<'_> {
+        Circumstances {
+            server_name: self.server_name.as_deref(),
+            first_bytes: &self.first_bytes,
+            client_certificate: !self.is_client(),
+        }
+    }
 }
 
 /// Hands transport bytes to rustls, noting record boundaries, stopping at a record's end in
@@ -466,8 +483,8 @@ mod tests {
             .build()
             .unwrap();
         let range = VersionRange::default();
-        let mut client =
-            Engine::client(client_ctx.client_config(range).unwrap(), "localhost").unwrap();
+        let setup = client_ctx.client_setup(range, "localhost", None).unwrap();
+        let mut client = Engine::client(setup, "localhost").unwrap();
         let mut server = Engine::server(server_ctx.server_config(range).unwrap()).unwrap();
         fn transfer(from: &mut Engine, to: &mut Engine) {
             let mut wire = Vec::new();

@@ -138,13 +138,61 @@
 //! transport; nothing refers back to the file, so it is freed at once. An explicit
 //! `close()` is still the reliable way: it waits (in blocking mode) until close_notify left.
 //!
+//! ## Configuration: the [`Context`]
+//!
+//! A [`Context`] is built once and shared (cheap to clone, `Send + Sync`, usable as client
+//! and server at the same time). It holds:
+//!
+//! * **Certificates**: several chains (RSA, ECDSA, Ed25519) from PEM files, PEM bytes or DER,
+//!   chosen by the client's SNI; the first is the default, served to clients that send no
+//!   SNI. Bad input gives an error naming the file and the problem (wrong key, expired
+//!   certificate, encrypted key, empty file…).
+//! * **Trust**: PEM bundles or directories, the bundled web roots (the default), the system
+//!   store; verification is always on unless a `danger_` option turns part of it off.
+//! * **Client certificates**: [`ClientAuth::None`], [`ClientAuth::Optional`] or
+//!   [`ClientAuth::Required`] on a server, with the client's chain in
+//!   [`SslFile::peer_certificates`]; a client presents its chain when asked.
+//! * **Resumption**, on by default: a client resumes when it reconnects with the same
+//!   context, or with a [`Session`] passed back as in Pike; servers keep a session cache and
+//!   issue tickets. [`SslFile::handshake_kind`] / [`SslFile::is_resumed`] tell what happened.
+//! * **Protocol**: version range, cipher suites, key-exchange groups, ALPN, record size limit.
+//!
+//! ```
+//! use sslfile::{ClientAuth, Context, HandshakeKind};
+//! # let ca = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+//! # let (cert_pem, key_pem) = (ca.cert.pem(), ca.key_pair.serialize_pem());
+//! // One context for both ends of a mutually authenticated connection.
+//! let ctx = Context::builder()
+//!     .certificate_chain_pem(cert_pem.as_bytes(), key_pem.as_bytes())?
+//!     .trust_pem(cert_pem.as_bytes())?
+//!     .client_auth(ClientAuth::Required)
+//!     .build()?;
+//! for expected in [HandshakeKind::Full, HandshakeKind::Resumed] {
+//!     let (a, b) = sslfile::File::pipe()?;
+//!     let server_ctx = ctx.clone();
+//!     let server = std::thread::spawn(move || -> Result<_, sslfile::Error> {
+//!         let tls = sslfile::SslFile::server(b, &server_ctx)?;
+//!         std::io::Write::write_all(&mut &tls, b"hi")?;
+//!         tls.close()?;
+//!         Ok(tls.peer_certificates().map(|chain| chain.len()))
+//!     });
+//!     let tls = sslfile::SslFile::client(a, &ctx, "localhost")?;
+//!     std::io::Read::read_to_end(&mut &tls, &mut Vec::new())?;
+//!     assert_eq!(tls.handshake_kind(), Some(expected));
+//!     assert_eq!(server.join().unwrap()?, Some(1)); // the client's certificate
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! ## Pike names and ours
 //!
 //! | Pike `SSL.File` / `SSL.sslfile` | sslfile |
 //! |---|---|
 //! | `create(stream, ctx, is_client, is_blocking, min, max)` | [`SslFile::create`] with [`Options`] |
 //! | `SSL.File(stream, ctx)` | [`SslFile::new`] |
-//! | `connect(server_name, session)` | [`SslFile::connect`] (sessions resume automatically from the context's cache) |
+//! | `connect(server_name)` | [`SslFile::connect`] (resumes automatically from the context's client cache) |
+//! | `connect(server_name, session)`, its returned `SSL.Session` | [`SslFile::connect_with_session`], [`SslFile::session`] → [`Session`] |
+//! | (whether the handshake resumed) | [`SslFile::handshake_kind`] → [`HandshakeKind`], [`SslFile::is_resumed`] |
 //! | `accept(pending_data)` | [`SslFile::accept`], [`SslFile::accept_with`] |
 //! | `read(n)`, `read()`, `read(n, 1)` | [`Read::read_exact`](std::io::Read::read_exact), [`Read::read_to_end`](std::io::Read::read_to_end), [`Read::read`](std::io::Read::read) |
 //! | `write(data)` | [`Write::write`](std::io::Write::write) / [`Write::write_all`](std::io::Write::write_all) |
@@ -173,6 +221,18 @@
 //! | `SSL.Port` (`bind`, `accept`, accept callback) | [`Port`] ([`Port::bind`], [`Port::accept`], [`Port::listen`]) |
 //! | `set_id(id)`, `query_id()` | not needed: a closure captures what it needs, and each callback receives its file (no cycle through the id) |
 //! | `SSL.Context` | [`Context`], [`ContextBuilder`] |
+//! | `ctx->add_cert(key, certs)` (several; `find_cert_domain` by SNI) | [`ContextBuilder::certificate_chain_pem_files`], [`certificate_chain_pem`](ContextBuilder::certificate_chain_pem), [`certificate_chain_der`](ContextBuilder::certificate_chain_der) (chosen by SNI; the first is the default) |
+//! | `ctx->set_trusted_issuers(...)`, `ctx->verify_certificates`, `ctx->require_trust` | [`ContextBuilder::trust_pem`], [`trust_pem_file`](ContextBuilder::trust_pem_file), [`trust_pem_dir`](ContextBuilder::trust_pem_dir), [`trust_der`](ContextBuilder::trust_der), [`trust_web_roots`](ContextBuilder::trust_web_roots), [`trust_system_roots`](ContextBuilder::trust_system_roots); verification always on, except [`danger_accept_invalid_certs`](ContextBuilder::danger_accept_invalid_certs) / [`danger_accept_invalid_hostnames`](ContextBuilder::danger_accept_invalid_hostnames) |
+//! | `ctx->auth_level` (`AUTHLEVEL_none` / `_ask` / `_require`) | [`ContextBuilder::client_auth`] with [`ClientAuth::None`] / [`Optional`](ClientAuth::Optional) / [`Required`](ClientAuth::Required) |
+//! | `ctx->set_authorities(...)` | [`ContextBuilder::client_ca_pem`], [`client_ca_pem_file`](ContextBuilder::client_ca_pem_file) (default: the trust anchors) |
+//! | (client side: `find_cert_issuer`) | the context's first chain issued by a CA the server names (none if none is); the default chain if it names none |
+//! | `ctx->preferred_suites`, `get_suites()` | [`ContextBuilder::cipher_suites`] ([`CipherSuite`]), [`Context::cipher_suites`] |
+//! | `ctx->ecc_curves`, `ctx->ffdhe_groups` | [`ContextBuilder::kx_groups`] ([`NamedGroup`]); [`SslFile::key_exchange_group`] |
+//! | `ctx->packet_max_size` | [`ContextBuilder::record_size_limit`] |
+//! | `ctx->min_version`, `ctx->max_version` | [`ContextBuilder::versions`] |
+//! | `ctx->advertised_protocols` | [`ContextBuilder::alpn_protocols`] |
+//! | `ctx->use_cache`, `ctx->max_sessions` (and tickets) | [`ContextBuilder::client_session_cache`], [`server_session_cache`](ContextBuilder::server_session_cache), [`session_tickets`](ContextBuilder::session_tickets) (0 / false turn them off); `session_lifetime`: rustls's (ticket keys rotate every 6 hours) |
+//! | `SSL.Session` | [`Session`] (opaque) |
 //! | `Stdio.File` | [`File`] ([`File::pipe`], [`File::connect`]) and the [`Stream`] trait |
 //! | `SSL.Constants.ProtocolVersion` | [`TlsVersion`] (SSL 3.0 – TLS 1.1 refused) |
 
@@ -188,6 +248,8 @@ mod file;
 mod file_callbacks;
 mod framing;
 mod port;
+mod resolver;
+mod session;
 mod ssl_file;
 mod stream;
 mod sys;
@@ -195,11 +257,12 @@ mod verifier;
 mod version;
 
 pub use backend::{Backend, CallOut, ReadyFn, Watch, WatchSource};
-pub use context::{Context, ContextBuilder};
+pub use context::{ClientAuth, Context, ContextBuilder};
 pub use error::Error;
 pub use file::File;
 pub use file_callbacks::{FileCloseCallback, FileReadCallback, FileWriteCallback};
 pub use port::{Port, PortCallback};
+pub use session::Session;
 pub use ssl_file::live_connections;
 pub use ssl_file::{
     AcceptCallback, AlertCallback, Callbacks, CloseCallback, OpenState, Options, ReadCallback,
@@ -209,4 +272,4 @@ pub use stream::{Addr, Interest, SavedCallbacks, Stream};
 pub use version::TlsVersion;
 
 /// The rustls types that appear in this crate's API.
-pub use rustls::{AlertDescription, CipherSuite};
+pub use rustls::{AlertDescription, CipherSuite, HandshakeKind, NamedGroup};

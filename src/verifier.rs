@@ -1,34 +1,11 @@
-//! Certificate selection (server side) and the `danger_` verification opt-outs (client side).
+//! The `danger_` verification opt-outs (client side).
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::server::{ClientHello, ResolvesServerCert};
-use rustls::sign::CertifiedKey;
 use rustls::{CertificateError, DigitallySignedStruct, SignatureScheme};
-
-/// Picks the server certificate by SNI, falling back to the default one.
-///
-/// The default is used for clients that send no SNI (connecting by IP address) and for names
-/// we have no certificate for: Pike 8.0 fails those handshakes, we serve them (SPEC §2).
-#[derive(Debug, Default)]
-pub(crate) struct CertResolver {
-    pub(crate) default: Option<Arc<CertifiedKey>>,
-    pub(crate) by_name: HashMap<String, Arc<CertifiedKey>>,
-}
-
-impl ResolvesServerCert for CertResolver {
-    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        hello
-            .server_name()
-            .and_then(|name| self.by_name.get(&name.to_ascii_lowercase()))
-            .or(self.default.as_ref())
-            .cloned()
-    }
-}
 
 /// How strictly the client checks the server's certificate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

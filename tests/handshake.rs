@@ -132,7 +132,9 @@ fn an_untrusted_certificate_is_refused() {
 #[test]
 fn an_expired_certificate_is_refused() {
     let pki = TestPki::new();
+    // A context refuses to serve an expired certificate unless told to.
     let server_ctx = server_ctx_with(&pki.expired_leaf(&["localhost"]))
+        .allow_expired_certificates(true)
         .build()
         .unwrap();
     let client_ctx = client_ctx_trusting(&pki).build().unwrap();

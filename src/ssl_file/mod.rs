@@ -16,6 +16,7 @@ use crate::context::Context;
 use crate::engine::Engine;
 use crate::error::Error;
 use crate::file::File;
+use crate::session::Session;
 use crate::stream::{Addr, Stream};
 use crate::version::{TlsVersion, VersionRange};
 
@@ -174,10 +175,69 @@ impl<S: Stream + 'static> SslFile<S> {
 
     /// Starts the client handshake with `server_name` (Pike 8's `connect`). Blocking mode:
     /// returns when it has completed; nonblocking mode: it proceeds with reads and writes.
+    ///
+    /// If an earlier connection with the same [`Context`] to the same name left a session
+    /// in the context's client cache, it is resumed (see [`is_resumed`](Self::is_resumed)).
     pub fn connect(&self, server_name: &str) -> Result<(), Error> {
+        self.start_client(server_name, None)
+    }
+
+    /// Starts the client handshake resuming `session` (Pike 8's `connect(server_name,
+    /// session)`), from [`session`](Self::session) of an earlier connection. If the server
+    /// no longer accepts it, the handshake is a full one: that is not an error (check with
+    /// [`is_resumed`](Self::is_resumed)). Only `session` is tried, not the context's cache.
+    ///
+    /// # Errors
+    /// As [`connect`](Self::connect); also a session made for another server name.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::io::{Read, Write};
+    /// use sslfile::{Context, File, SslFile};
+    ///
+    /// let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    /// let server_ctx = Context::builder()
+    ///     .certificate_chain_pem(cert.cert.pem().as_bytes(), cert.key_pair.serialize_pem().as_bytes())?
+    ///     .build()?;
+    /// // No client cache: the session is passed by hand, as in Pike.
+    /// let client_ctx = Context::builder()
+    ///     .trust_pem(cert.cert.pem().as_bytes())?
+    ///     .client_session_cache(0)
+    ///     .build()?;
+    ///
+    /// let mut session = None;
+    /// for round in 0..2 {
+    ///     let (a, b) = File::pipe()?;
+    ///     let server_ctx = server_ctx.clone();
+    ///     let server = std::thread::spawn(move || -> Result<bool, sslfile::Error> {
+    ///         let mut tls = SslFile::server(b, &server_ctx)?;
+    ///         tls.write_all(b"hi")?; // the client reads the TLS 1.3 tickets with this
+    ///         tls.close()?;
+    ///         Ok(tls.is_resumed())
+    ///     });
+    ///     let tls = SslFile::new(a, &client_ctx);
+    ///     tls.set_blocking();
+    ///     match &session {
+    ///         None => tls.connect("localhost")?,
+    ///         Some(s) => tls.connect_with_session("localhost", s)?,
+    ///     }
+    ///     let mut hi = Vec::new();
+    ///     (&tls).read_to_end(&mut hi)?;
+    ///     assert_eq!(tls.is_resumed(), round == 1);
+    ///     assert_eq!(server.join().unwrap()?, round == 1);
+    ///     session = tls.session(); // what to pass back next time
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn connect_with_session(&self, server_name: &str, session: &Session) -> Result<(), Error> {
+        self.start_client(server_name, Some(session))
+    }
+
+    fn start_client(&self, server_name: &str, session: Option<&Session>) -> Result<(), Error> {
         self.start(|st| {
-            let config = st.ctx.client_config(st.versions)?;
-            Engine::client(config, server_name)
+            let setup = st.ctx.client_setup(st.versions, server_name, session)?;
+            Engine::client(setup, server_name)
         })
     }
 
@@ -312,9 +372,42 @@ impl<S: Stream + 'static> SslFile<S> {
         self.shared.lock().engine.as_ref()?.server_name()
     }
 
-    /// The peer's certificate chain, leaf first (a client's only if it sent one).
+    /// The peer's certificate chain, leaf first. On a server, the client's chain if it sent
+    /// one (see [`ClientAuth`](crate::ClientAuth)); it was verified against the context's
+    /// client CAs.
     pub fn peer_certificates(&self) -> Option<Vec<CertificateDer<'static>>> {
         self.shared.lock().engine.as_ref()?.peer_certificates()
+    }
+
+    /// The negotiated key-exchange group, e.g. `X25519`.
+    pub fn key_exchange_group(&self) -> Option<rustls::NamedGroup> {
+        self.shared.lock().engine.as_ref()?.key_exchange_group()
+    }
+
+    /// Client: the session to pass to [`connect_with_session`](Self::connect_with_session)
+    /// to resume this one later (Pike's return value of `connect`). `None` until the server
+    /// issued one: with TLS 1.2 at the end of the handshake, with TLS 1.3 after it (the
+    /// tickets arrive with the server's first data, so read before asking). Always `None`
+    /// on a server.
+    pub fn session(&self) -> Option<Session> {
+        self.shared.lock().engine.as_ref()?.session()
+    }
+
+    /// What kind of handshake this connection made: [`HandshakeKind::Full`],
+    /// [`HandshakeKind::FullWithHelloRetryRequest`] (TLS 1.3, the first key share was not
+    /// acceptable) or [`HandshakeKind::Resumed`]. `None` until the handshake has gone far
+    /// enough to know.
+    ///
+    /// [`HandshakeKind::Full`]: crate::HandshakeKind::Full
+    /// [`HandshakeKind::FullWithHelloRetryRequest`]: crate::HandshakeKind::FullWithHelloRetryRequest
+    /// [`HandshakeKind::Resumed`]: crate::HandshakeKind::Resumed
+    pub fn handshake_kind(&self) -> Option<rustls::HandshakeKind> {
+        self.shared.lock().engine.as_ref()?.handshake_kind()
+    }
+
+    /// True if the handshake resumed an earlier session (on either side).
+    pub fn is_resumed(&self) -> bool {
+        self.handshake_kind() == Some(rustls::HandshakeKind::Resumed)
     }
 
     /// True for a client connection, false for a server (or not started) one.

@@ -1,9 +1,10 @@
 //! A throw-away test PKI made with rcgen: one self-signed CA
-//! ("sslfile test CA") that issues leaf certificates, plus expired and
+//! ("sslfile test CA <n>", unique per CA) that issues leaf certificates, plus expired and
 //! self-signed leaves for negative tests.
 //!
 //! Leaf names may be DNS names or IP addresses ("127.0.0.1", "::1"); IPs end
-//! up in IP SANs. Keys are ECDSA P-256 unless stated otherwise.
+//! up in IP SANs. Keys are ECDSA P-256 unless stated otherwise (RSA 2048 and Ed25519
+//! leaves exist too).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -15,7 +16,9 @@ use rcgen::{
 };
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
-/// Common name of the test CA.
+/// Common name of the test CAs, followed by a number unique in the process: two CAs with
+/// one name would make a certificate from one look like a forgery to the other ("bad
+/// signature") instead of unknown ("unknown issuer").
 pub const CA_NAME: &str = "sslfile test CA";
 
 /// A fresh temporary directory, deleted when dropped.
@@ -114,7 +117,11 @@ impl TestPki {
         let ca_key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("CA key");
         let mut params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
         params.distinguished_name = rcgen::DistinguishedName::new();
-        params.distinguished_name.push(DnType::CommonName, CA_NAME);
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        params
+            .distinguished_name
+            .push(DnType::CommonName, format!("{CA_NAME} {n}"));
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         params.key_usages = vec![
             KeyUsagePurpose::KeyCertSign,
@@ -157,6 +164,11 @@ impl TestPki {
     /// (the CA's signature on it is still ECDSA P-256).
     pub fn leaf_rsa(&self, names: &[&str]) -> Identity {
         self.issue(names, &rcgen::PKCS_RSA_SHA256, false)
+    }
+
+    /// A valid leaf for `names`, signed by the CA, with an Ed25519 key.
+    pub fn leaf_ed25519(&self, names: &[&str]) -> Identity {
+        self.issue(names, &rcgen::PKCS_ED25519, false)
     }
 
     /// A leaf for `names`, signed by the CA, that expired in 2001.

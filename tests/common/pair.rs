@@ -111,3 +111,60 @@ pub fn eventually<T>(mut f: impl FnMut() -> Option<T>) -> T {
         thread::sleep(Duration::from_millis(1));
     }
 }
+
+/// What happened in [`exchange`]: each side's file (or its handshake error), and what the
+/// client read.
+pub struct Exchange {
+    /// The client after reading everything (or its `connect` error).
+    pub client: Result<SslFile, sslfile::Error>,
+    /// What the client read until the end of stream (or the error that stopped it).
+    pub client_read: Result<Vec<u8>, std::io::Error>,
+    /// The server after writing "hello" and closing (or its first error).
+    pub server: Result<SslFile, sslfile::Error>,
+}
+
+/// One blocking connection between a server with `server_ctx` and a client with
+/// `client_ctx`, started by `connect` (e.g. `|f| f.connect("localhost")`): the server
+/// writes "hello" and closes; the client reads to the end, which also takes in TLS 1.3
+/// session tickets and any alert the server sent after the client's handshake completed.
+/// Every side is bounded by [`TIMEOUT`].
+pub fn exchange(
+    server_ctx: &Context,
+    client_ctx: &Context,
+    transport: Transport,
+    connect: impl FnOnce(&SslFile) -> Result<(), sslfile::Error>,
+) -> Exchange {
+    use std::io::{Read, Write};
+    let (c, s) = raw_pair(transport);
+    let server_ctx = server_ctx.clone();
+    let server = thread::spawn(move || -> Result<SslFile, sslfile::Error> {
+        let file = SslFile::new(s, &server_ctx);
+        file.set_blocking();
+        file.set_timeout(Some(TIMEOUT));
+        file.accept()?;
+        (&file).write_all(b"hello")?;
+        file.close()?;
+        Ok(file)
+    });
+    let client = SslFile::new(c, client_ctx);
+    client.set_blocking();
+    client.set_timeout(Some(TIMEOUT));
+    let (client, client_read) = match connect(&client) {
+        Ok(()) => {
+            let mut data = Vec::new();
+            let read = (&client).read_to_end(&mut data).map(|_| data);
+            (Ok(client), read)
+        }
+        Err(e) => {
+            drop(client); // the server sees the connection end
+            let read = Err(std::io::Error::other("not connected"));
+            (Err(e), read)
+        }
+    };
+    let server = server.join().expect("server thread");
+    Exchange {
+        client,
+        client_read,
+        server,
+    }
+}

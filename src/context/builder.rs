@@ -1,0 +1,723 @@
+//! [`ContextBuilder`]: how a [`Context`] is made.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use rustls::client::danger::ServerCertVerifier;
+use rustls::client::WebPkiServerVerifier;
+use rustls::crypto::{CryptoProvider, SupportedKxGroup};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
+use rustls::server::danger::ClientCertVerifier;
+use rustls::server::{
+    NoServerSessionStorage, ProducesTickets, ServerSessionMemoryCache, StoresServerSessions,
+    WebPkiClientVerifier,
+};
+use rustls::sign::CertifiedKey;
+use rustls::{CipherSuite, NamedGroup, RootCertStore, SupportedCipherSuite};
+
+use super::{load, ClientAuth, Context, Inner};
+use crate::error::Error;
+use crate::resolver::{CertResolver, ClientCertResolver};
+use crate::session::ClientSessionCache;
+use crate::verifier::{Leniency, LenientVerifier};
+use crate::version::{TlsVersion, VersionRange};
+
+/// A TLS record header: type, version, length.
+pub(super) const RECORD_HEADER_LEN: usize = 5;
+
+/// The smallest record size limit rustls accepts (32 bytes with the header).
+const MIN_RECORD_SIZE: usize = 32 - RECORD_HEADER_LEN;
+
+/// The TLS maximum plaintext per record (RFC 8446 §5.1).
+const MAX_RECORD_SIZE: usize = 16 * 1024;
+
+/// Default number of sessions kept by each cache (Pike keeps 300).
+const DEFAULT_SESSION_CACHE: usize = 256;
+
+/// Builds a [`Context`].
+///
+/// Defaults:
+/// * TLS 1.2 to TLS 1.3; the aws-lc-rs crypto provider with its default cipher suites and
+///   key-exchange groups; records of up to 16 KiB; no ALPN.
+/// * No certificate (enough for a client). Expired certificates are refused at
+///   [`build`](Self::build) unless [`allow_expired_certificates`](Self::allow_expired_certificates).
+/// * Trust in the bundled Mozilla web roots (webpki-roots) unless trust anchors are added
+///   with [`trust_pem`](Self::trust_pem) and friends; certificates and host names always
+///   verified unless a `danger_` option says otherwise.
+/// * No client certificates asked for ([`ClientAuth::None`]).
+/// * Session resumption on: clients remember the latest session of 256 servers and resume
+///   it when they reconnect; servers keep 256 sessions and issue tickets (TLS 1.2 RFC 5077
+///   tickets and TLS 1.3 tickets, with keys that rotate every 6 hours). To turn resumption
+///   off: [`client_session_cache(0)`](Self::client_session_cache) on a client,
+///   [`server_session_cache(0)`](Self::server_session_cache) and
+///   [`session_tickets(false)`](Self::session_tickets) on a server.
+#[derive(Debug)]
+pub struct ContextBuilder {
+    chains: Vec<(Arc<CertifiedKey>, String)>,
+    allow_expired: bool,
+    roots: RootCertStore,
+    web_roots: bool,
+    leniency: Option<Leniency>,
+    client_auth: ClientAuth,
+    client_roots: RootCertStore,
+    alpn: Vec<Vec<u8>>,
+    versions: VersionRange,
+    cipher_suites: Option<Vec<SupportedCipherSuite>>,
+    kx_groups: Option<Vec<&'static dyn SupportedKxGroup>>,
+    max_fragment_size: Option<usize>,
+    client_session_cache: usize,
+    server_session_cache: usize,
+    session_tickets: bool,
+}
+
+impl Default for ContextBuilder {
+    fn default() -> Self {
+        ContextBuilder {
+            chains: Vec::new(),
+            allow_expired: false,
+            roots: RootCertStore::empty(),
+            web_roots: false,
+            leniency: None,
+            client_auth: ClientAuth::None,
+            client_roots: RootCertStore::empty(),
+            alpn: Vec::new(),
+            versions: VersionRange::default(),
+            cipher_suites: None,
+            kx_groups: None,
+            max_fragment_size: None,
+            client_session_cache: DEFAULT_SESSION_CACHE,
+            server_session_cache: DEFAULT_SESSION_CACHE,
+            session_tickets: true,
+        }
+    }
+}
+
+impl ContextBuilder {
+    // ----- certificates ------------------------------------------------------------------
+
+    /// Adds a certificate chain (leaf first) and its private key, both PEM encoded
+    /// (Pike's `add_cert`).
+    ///
+    /// Several chains may be added (RSA, ECDSA P-256/P-384, Ed25519): a server picks the
+    /// one whose names cover the server name the client asks for (SNI; exact names, then
+    /// wildcards), preferring one whose key type the client supports. The first chain
+    /// added is the default, presented to clients that send no server name (connecting by
+    /// IP address) or a name no chain covers. Keys may be PKCS#8, PKCS#1 (RSA) or SEC1
+    /// (EC).
+    ///
+    /// A client presents its chain when a server asks for a certificate (see
+    /// [`client_auth`](Self::client_auth)), as Pike's does: if the server names the CAs it
+    /// accepts, the first chain issued by one of them (none if no chain is, so that a
+    /// server that only asks still accepts the client); if it names none, the default.
+    ///
+    /// # Errors
+    /// An [`Error::Config`] that says what is wrong: empty input, DER given as PEM, no
+    /// certificate or no key (or the two swapped), an encrypted key, a key type that
+    /// cannot be used, or a key that does not belong to the certificate.
+    ///
+    /// ```
+    /// let cert = rcgen::generate_simple_self_signed(vec!["a.test".into()]).unwrap();
+    /// let other = rcgen::generate_simple_self_signed(vec!["b.test".into()]).unwrap();
+    /// let err = sslfile::Context::builder()
+    ///     .certificate_chain_pem(cert.cert.pem().as_bytes(), other.key_pair.serialize_pem().as_bytes())
+    ///     .unwrap_err();
+    /// assert!(err.to_string().contains("does not belong to the certificate"));
+    /// ```
+    pub fn certificate_chain_pem(self, chain: &[u8], key: &[u8]) -> Result<Self, Error> {
+        let (chain_what, key_what) = ("the certificate PEM", "the key PEM");
+        let certs = load::certificates(chain, chain_what)?;
+        let key = load::private_key(key, key_what)?;
+        self.add_chain(certs, key, chain_what, key_what)
+    }
+
+    /// Like [`certificate_chain_pem`](Self::certificate_chain_pem), reading two files (or
+    /// one file twice: a PEM file holding both the chain and the key). Every error names
+    /// the file at fault.
+    pub fn certificate_chain_pem_files(
+        self,
+        chain: impl AsRef<Path>,
+        key: impl AsRef<Path>,
+    ) -> Result<Self, Error> {
+        let (chain, key) = (chain.as_ref(), key.as_ref());
+        let (chain_what, key_what) = (chain.display().to_string(), key.display().to_string());
+        let certs = load::certificates(&load::read_file(chain)?, &chain_what)?;
+        let key = load::private_key(&load::read_file(key)?, &key_what)?;
+        self.add_chain(certs, key, &chain_what, &key_what)
+    }
+
+    /// Adds a DER certificate chain (leaf first) and its DER private key.
+    pub fn certificate_chain_der(
+        self,
+        chain: Vec<CertificateDer<'static>>,
+        key: PrivateKeyDer<'static>,
+    ) -> Result<Self, Error> {
+        self.add_chain(chain, key, "the DER certificate chain", "the DER key")
+    }
+
+    /// Serve certificates that have expired (refused by [`build`](Self::build) otherwise:
+    /// every client would reject them). For tests of clients.
+    pub fn allow_expired_certificates(mut self, allow: bool) -> Self {
+        self.allow_expired = allow;
+        self
+    }
+
+    fn add_chain(
+        mut self,
+        chain: Vec<CertificateDer<'static>>,
+        key: PrivateKeyDer<'static>,
+        chain_what: &str,
+        key_what: &str,
+    ) -> Result<Self, Error> {
+        let certified = load::certified_key(chain, key, chain_what, key_what, &default_provider())?;
+        self.chains.push((certified, chain_what.to_string()));
+        Ok(self)
+    }
+
+    // ----- trust -------------------------------------------------------------------------
+
+    /// Trusts the CA certificates in a PEM bundle (instead of the web roots).
+    pub fn trust_pem(mut self, pem: &[u8]) -> Result<Self, Error> {
+        for cert in load::certificates(pem, "the trust PEM")? {
+            add_root(&mut self.roots, cert, "the trust PEM")?;
+        }
+        Ok(self)
+    }
+
+    /// Trusts the CA certificates in a PEM file (instead of the web roots).
+    pub fn trust_pem_file(mut self, path: impl AsRef<Path>) -> Result<Self, Error> {
+        let path = path.as_ref();
+        let what = path.display().to_string();
+        for cert in load::certificates(&load::read_file(path)?, &what)? {
+            add_root(&mut self.roots, cert, &what)?;
+        }
+        Ok(self)
+    }
+
+    /// Trusts the CA certificates of every PEM file in a directory (like OpenSSL's
+    /// `-CApath`, e.g. `/etc/ssl/certs`), instead of the web roots. Files that hold no
+    /// certificate are skipped.
+    ///
+    /// # Errors
+    /// The directory cannot be read or holds no certificate.
+    pub fn trust_pem_dir(mut self, dir: impl AsRef<Path>) -> Result<Self, Error> {
+        let dir = dir.as_ref();
+        let what = dir.display().to_string();
+        for cert in load::directory_certificates(dir)? {
+            // A directory may hold certificates webpki cannot use as anchors: skip them,
+            // as OpenSSL does, rather than refuse the whole directory.
+            let _ = add_root(&mut self.roots, cert, &what);
+        }
+        if self.roots.is_empty() {
+            return Err(Error::Config(format!(
+                "{what} holds no certificate usable as a trust anchor"
+            )));
+        }
+        Ok(self)
+    }
+
+    /// Trusts one DER CA certificate (instead of the web roots).
+    pub fn trust_der(mut self, cert: CertificateDer<'static>) -> Result<Self, Error> {
+        add_root(&mut self.roots, cert, "the DER trust anchor")?;
+        Ok(self)
+    }
+
+    /// Trusts the bundled Mozilla root store (webpki-roots) in addition to anything added.
+    /// This is the default when no other trust anchor is given.
+    pub fn trust_web_roots(mut self) -> Self {
+        self.web_roots = true;
+        self
+    }
+
+    /// Trusts the operating system's root store (via rustls-native-certs: on Linux the
+    /// distribution's bundle, e.g. `/etc/ssl/certs`, or the files named by the
+    /// `SSL_CERT_FILE` / `SSL_CERT_DIR` environment variables), in addition to anything
+    /// added.
+    ///
+    /// # Errors
+    /// The system store holds no usable certificate (e.g. the `ca-certificates` package is
+    /// not installed); the message includes what went wrong reading it.
+    pub fn trust_system_roots(mut self) -> Result<Self, Error> {
+        let found = rustls_native_certs::load_native_certs();
+        let (added, _ignored) = self.roots.add_parsable_certificates(found.certs);
+        if added == 0 {
+            let problems: Vec<String> = found.errors.iter().map(|e| e.to_string()).collect();
+            return Err(Error::Config(format!(
+                "the system trust store has no usable certificate{}",
+                if problems.is_empty() {
+                    " (is the ca-certificates package installed?)".to_string()
+                } else {
+                    format!(": {}", problems.join("; "))
+                }
+            )));
+        }
+        Ok(self)
+    }
+
+    /// **Dangerous**: accept any server certificate, trusted or not, for any host name.
+    ///
+    /// The connection is then encrypted but not authenticated: anyone on the path can
+    /// impersonate the server. For tests and debugging only.
+    pub fn danger_accept_invalid_certs(mut self, accept: bool) -> Self {
+        self.leniency = accept.then_some(Leniency::AnyCertificate);
+        self
+    }
+
+    /// **Dangerous**: verify the server's certificate chain but not that it names the host
+    /// we connect to. Any holder of any trusted certificate can impersonate the server.
+    pub fn danger_accept_invalid_hostnames(mut self, accept: bool) -> Self {
+        if self.leniency != Some(Leniency::AnyCertificate) {
+            self.leniency = accept.then_some(Leniency::AnyHostname);
+        }
+        self
+    }
+
+    // ----- client certificates -----------------------------------------------------------
+
+    /// Whether a server asks clients for a certificate (Pike's `auth_level`). Default:
+    /// [`ClientAuth::None`].
+    ///
+    /// Client certificates are verified against the authorities given with
+    /// [`client_ca_pem`](Self::client_ca_pem) (Pike's `set_authorities`), or, if none
+    /// were given, the context's trust anchors ([`trust_pem`](Self::trust_pem) and
+    /// friends). The implicit default of the web roots is not used for this: a server
+    /// asking for client certificates without naming who issues them is refused by
+    /// [`build`](Self::build).
+    ///
+    /// ```
+    /// use sslfile::{ClientAuth, Context};
+    /// let ca = rcgen::generate_simple_self_signed(vec!["ca.test".into()]).unwrap();
+    /// let server = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    /// let ctx = Context::builder()
+    ///     .certificate_chain_pem(server.cert.pem().as_bytes(), server.key_pair.serialize_pem().as_bytes())?
+    ///     .client_auth(ClientAuth::Required)
+    ///     .client_ca_pem(ca.cert.pem().as_bytes())?
+    ///     .build()?;
+    /// assert_eq!(ctx.client_auth(), ClientAuth::Required);
+    /// # Ok::<(), sslfile::Error>(())
+    /// ```
+    pub fn client_auth(mut self, policy: ClientAuth) -> Self {
+        self.client_auth = policy;
+        self
+    }
+
+    /// The CAs whose client certificates a server accepts, from a PEM bundle. Only used
+    /// with [`ClientAuth::Optional`] or [`ClientAuth::Required`].
+    pub fn client_ca_pem(mut self, pem: &[u8]) -> Result<Self, Error> {
+        for cert in load::certificates(pem, "the client CA PEM")? {
+            add_root(&mut self.client_roots, cert, "the client CA PEM")?;
+        }
+        Ok(self)
+    }
+
+    /// Like [`client_ca_pem`](Self::client_ca_pem), from a PEM file.
+    pub fn client_ca_pem_file(mut self, path: impl AsRef<Path>) -> Result<Self, Error> {
+        let path = path.as_ref();
+        let what = path.display().to_string();
+        for cert in load::certificates(&load::read_file(path)?, &what)? {
+            add_root(&mut self.client_roots, cert, &what)?;
+        }
+        Ok(self)
+    }
+
+    /// Like [`client_ca_pem`](Self::client_ca_pem), one DER certificate.
+    pub fn client_ca_der(mut self, cert: CertificateDer<'static>) -> Result<Self, Error> {
+        add_root(&mut self.client_roots, cert, "the DER client CA")?;
+        Ok(self)
+    }
+
+    // ----- protocol ----------------------------------------------------------------------
+
+    /// The ALPN protocols to offer (client) or accept (server), most preferred first
+    /// (Pike's `advertised_protocols`). A server with a list refuses a client that offers
+    /// only other protocols; a client that offers none is served without ALPN.
+    pub fn alpn_protocols<I, P>(mut self, protocols: I) -> Self
+    where
+        I: IntoIterator<Item = P>,
+        P: AsRef<[u8]>,
+    {
+        self.alpn = protocols.into_iter().map(|p| p.as_ref().to_vec()).collect();
+        self
+    }
+
+    /// The version range to negotiate (Pike's `min_version`, `max_version`). Default:
+    /// TLS 1.2 to TLS 1.3.
+    ///
+    /// # Errors
+    /// SSL 3.0, TLS 1.0 and TLS 1.1 are refused; so is a range whose minimum is above its
+    /// maximum.
+    pub fn versions(mut self, min: TlsVersion, max: TlsVersion) -> Result<Self, Error> {
+        self.versions = VersionRange::new(min, max)?;
+        Ok(self)
+    }
+
+    /// The cipher suites that may be negotiated, most preferred first (Pike's
+    /// `preferred_suites`). A server applies its own order when this is set; a client
+    /// offers them in this order. Default: the provider's, all AEAD with forward secrecy.
+    ///
+    /// # Errors
+    /// An empty list, or a suite the crypto provider does not implement (the message lists
+    /// those it does).
+    ///
+    /// ```
+    /// use sslfile::{CipherSuite, Context};
+    /// let ctx = Context::builder()
+    ///     .cipher_suites([CipherSuite::TLS13_CHACHA20_POLY1305_SHA256,
+    ///                     CipherSuite::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256])?
+    ///     .build()?;
+    /// assert_eq!(ctx.cipher_suites().len(), 2);
+    /// # Ok::<(), sslfile::Error>(())
+    /// ```
+    pub fn cipher_suites(
+        mut self,
+        suites: impl IntoIterator<Item = CipherSuite>,
+    ) -> Result<Self, Error> {
+        let available = rustls::crypto::aws_lc_rs::ALL_CIPHER_SUITES;
+        let mut chosen = Vec::new();
+        for wanted in suites {
+            let Some(found) = available.iter().find(|s| s.suite() == wanted) else {
+                return Err(Error::Config(format!(
+                    "the cipher suite {wanted:?} is not available; these are: {}",
+                    names(available.iter().map(|s| s.suite()))
+                )));
+            };
+            chosen.push(*found);
+        }
+        if chosen.is_empty() {
+            return Err(Error::Config("the list of cipher suites is empty".into()));
+        }
+        self.cipher_suites = Some(chosen);
+        Ok(self)
+    }
+
+    /// The key-exchange groups that may be negotiated, most preferred first (Pike's
+    /// `ecc_curves` and `ffdhe_groups`); a client sends a key share for the first.
+    /// Default: the provider's (X25519, P-256, P-384, and the X25519+ML-KEM-768 hybrid).
+    ///
+    /// # Errors
+    /// An empty list, or a group the crypto provider does not implement.
+    pub fn kx_groups(
+        mut self,
+        groups: impl IntoIterator<Item = NamedGroup>,
+    ) -> Result<Self, Error> {
+        let available = rustls::crypto::aws_lc_rs::ALL_KX_GROUPS;
+        let mut chosen = Vec::new();
+        for wanted in groups {
+            let Some(found) = available.iter().find(|g| g.name() == wanted) else {
+                return Err(Error::Config(format!(
+                    "the key-exchange group {wanted:?} is not available; these are: {}",
+                    names(available.iter().map(|g| g.name()))
+                )));
+            };
+            chosen.push(*found);
+        }
+        if chosen.is_empty() {
+            return Err(Error::Config(
+                "the list of key-exchange groups is empty".into(),
+            ));
+        }
+        self.kx_groups = Some(chosen);
+        Ok(self)
+    }
+
+    /// The most plaintext bytes to put in one TLS record we send (Pike's
+    /// `packet_max_size`), 27 to 16384. Default: 16384, the TLS maximum. Smaller records
+    /// can lower latency on slow links at some cost in throughput. (The peer's records
+    /// are not limited by this: rustls does not implement RFC 8449 negotiation.)
+    ///
+    /// # Errors
+    /// A size outside 27..=16384.
+    pub fn record_size_limit(mut self, bytes: usize) -> Result<Self, Error> {
+        if !(MIN_RECORD_SIZE..=MAX_RECORD_SIZE).contains(&bytes) {
+            return Err(Error::Config(format!(
+                "a record size limit of {bytes} bytes is out of range: \
+                 {MIN_RECORD_SIZE} to {MAX_RECORD_SIZE}"
+            )));
+        }
+        self.max_fragment_size = Some(bytes + RECORD_HEADER_LEN);
+        Ok(self)
+    }
+
+    // ----- sessions ----------------------------------------------------------------------
+
+    /// How many servers a client remembers a session for, to resume it when it reconnects
+    /// to the same server name with this context (Pike's client side of `use_cache`).
+    /// Default 256; 0 turns automatic resumption off (sessions passed to
+    /// [`SslFile::connect_with_session`](crate::SslFile::connect_with_session) still
+    /// resume).
+    pub fn client_session_cache(mut self, servers: usize) -> Self {
+        self.client_session_cache = servers;
+        self
+    }
+
+    /// How many sessions a server keeps for resumption by session ID (TLS 1.2) or, when
+    /// tickets are off, by stateful TLS 1.3 tickets (Pike's `max_sessions`). Default 256;
+    /// 0 keeps none.
+    pub fn server_session_cache(mut self, sessions: usize) -> Self {
+        self.server_session_cache = sessions;
+        self
+    }
+
+    /// Whether a server issues session tickets (RFC 5077 for TLS 1.2, and stateless
+    /// TLS 1.3 tickets), encrypted with keys that rotate every 6 hours. Default: true.
+    /// With tickets off and a server session cache of 0, the server resumes nothing.
+    pub fn session_tickets(mut self, enabled: bool) -> Self {
+        self.session_tickets = enabled;
+        self
+    }
+
+    // ----- build -------------------------------------------------------------------------
+
+    /// Finishes the context.
+    ///
+    /// # Errors
+    /// An expired certificate (unless allowed), cipher suites that leave a version of the
+    /// range without a suite, client authentication without authorities to verify client
+    /// certificates against, or a failure to set up ticket keys.
+    pub fn build(self) -> Result<Context, Error> {
+        if !self.allow_expired {
+            let now = UnixTime::now();
+            for (chain, what) in &self.chains {
+                load::check_not_expired(&chain.cert, what, now)?;
+            }
+        }
+        let provider = Arc::new(self.provider()?);
+        let explicit_trust = !self.roots.is_empty() || self.web_roots;
+        let mut roots = self.roots;
+        if !explicit_trust || self.web_roots {
+            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        }
+        let roots = Arc::new(roots);
+        let verifier = server_verifier(&roots, &provider, self.leniency)?;
+        let client_verifier = match self.client_auth {
+            ClientAuth::None => None,
+            policy => {
+                let client_roots = if !self.client_roots.is_empty() {
+                    Arc::new(self.client_roots)
+                } else if explicit_trust {
+                    roots.clone()
+                } else {
+                    return Err(Error::Config(format!(
+                        "ClientAuth::{policy:?} needs the CAs that issue client certificates: \
+                         add them with client_ca_pem (or trust_pem); the bundled web roots \
+                         are not used for client certificates unless asked for with \
+                         trust_web_roots"
+                    )));
+                };
+                Some(client_verifier(client_roots, &provider, policy)?)
+            }
+        };
+        let mut certs = CertResolver::default();
+        for (chain, _) in self.chains {
+            let names = load::dns_names(&chain.cert[0]);
+            certs.add(chain, names);
+        }
+        let certs = Arc::new(certs);
+        let server_sessions: Arc<dyn StoresServerSessions> = match self.server_session_cache {
+            0 => Arc::new(NoServerSessionStorage {}),
+            n => ServerSessionMemoryCache::new(n),
+        };
+        let ticketer: Option<Arc<dyn ProducesTickets>> = match self.session_tickets {
+            true => Some(
+                rustls::crypto::aws_lc_rs::Ticketer::new()
+                    .map_err(|e| Error::Config(format!("cannot make session ticket keys: {e}")))?,
+            ),
+            false => None,
+        };
+        let resumes = ticketer.is_some() || self.server_session_cache > 0;
+        Ok(Context {
+            inner: Arc::new(Inner {
+                client_cert: Arc::new(ClientCertResolver {
+                    chains: certs.clone(),
+                }),
+                certs,
+                verifier,
+                client_auth: self.client_auth,
+                client_verifier,
+                trust_anchors: roots.len(),
+                alpn: self.alpn,
+                versions: self.versions,
+                server_prefers_own_order: self.cipher_suites.is_some(),
+                max_fragment_size: self.max_fragment_size,
+                client_sessions: Arc::new(ClientSessionCache::new(self.client_session_cache)),
+                server_sessions,
+                ticketer,
+                send_tls13_tickets: if resumes { 2 } else { 0 },
+                provider,
+                client_configs: Default::default(),
+                server_configs: Default::default(),
+            }),
+        })
+    }
+
+    /// The crypto provider with the chosen suites and groups, checked against the range.
+    fn provider(&self) -> Result<CryptoProvider, Error> {
+        let mut provider = default_provider();
+        if let Some(suites) = &self.cipher_suites {
+            provider.cipher_suites = suites.clone();
+        }
+        if let Some(groups) = &self.kx_groups {
+            provider.kx_groups = groups.clone();
+        }
+        for (version, rustls_version) in [
+            (TlsVersion::Tls1_2, rustls::ProtocolVersion::TLSv1_2),
+            (TlsVersion::Tls1_3, rustls::ProtocolVersion::TLSv1_3),
+        ] {
+            let in_range = self.versions.min <= version && version <= self.versions.max;
+            let has_suite = provider
+                .cipher_suites
+                .iter()
+                .any(|s| s.version().version == rustls_version);
+            if in_range && !has_suite {
+                return Err(Error::Config(format!(
+                    "no {version} cipher suite was chosen, but the version range includes \
+                     {version}: add one, or narrow the range with versions()"
+                )));
+            }
+        }
+        Ok(provider)
+    }
+}
+
+/// The aws-lc-rs provider with its defaults, independent of any process-wide default.
+fn default_provider() -> CryptoProvider {
+    rustls::crypto::aws_lc_rs::default_provider()
+}
+
+fn add_root(
+    roots: &mut RootCertStore,
+    cert: CertificateDer<'static>,
+    what: &str,
+) -> Result<(), Error> {
+    roots.add(cert).map_err(|e| {
+        Error::Config(format!(
+            "a certificate in {what} cannot be a trust anchor: {e}"
+        ))
+    })
+}
+
+fn server_verifier(
+    roots: &Arc<RootCertStore>,
+    provider: &Arc<CryptoProvider>,
+    leniency: Option<Leniency>,
+) -> Result<Arc<dyn ServerCertVerifier>, Error> {
+    let webpki = WebPkiServerVerifier::builder_with_provider(roots.clone(), provider.clone())
+        .build()
+        .map_err(|e| Error::Config(format!("certificate verifier: {e}")))?;
+    Ok(match leniency {
+        None => webpki,
+        Some(leniency) => Arc::new(LenientVerifier {
+            inner: webpki,
+            provider: provider.clone(),
+            leniency,
+        }),
+    })
+}
+
+fn client_verifier(
+    roots: Arc<RootCertStore>,
+    provider: &Arc<CryptoProvider>,
+    policy: ClientAuth,
+) -> Result<Arc<dyn ClientCertVerifier>, Error> {
+    let builder = WebPkiClientVerifier::builder_with_provider(roots, provider.clone());
+    let builder = match policy {
+        ClientAuth::Optional => builder.allow_unauthenticated(),
+        _ => builder,
+    };
+    builder
+        .build()
+        .map_err(|e| Error::Config(format!("client certificate verifier: {e}")))
+}
+
+fn names<T: std::fmt::Debug>(items: impl Iterator<Item = T>) -> String {
+    items
+        .map(|i| format!("{i:?}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sni_names_are_indexed_and_the_first_chain_is_default() {
+        let cert =
+            rcgen::generate_simple_self_signed(vec!["One.test".into(), "two.test".into()]).unwrap();
+        let ctx = Context::builder()
+            .certificate_chain_pem(
+                cert.cert.pem().as_bytes(),
+                cert.key_pair.serialize_pem().as_bytes(),
+            )
+            .unwrap()
+            .build()
+            .unwrap();
+        assert!(ctx.inner.certs.by_name.contains_key("one.test"));
+        assert!(ctx.inner.certs.by_name.contains_key("two.test"));
+        assert!(ctx.inner.certs.default_chain().is_some());
+    }
+
+    #[test]
+    fn record_size_limits_outside_the_range_are_refused() {
+        for bad in [0, 26, 16385] {
+            let err = Context::builder().record_size_limit(bad).unwrap_err();
+            assert!(err.to_string().contains("out of range"), "{err}");
+        }
+        let ctx = Context::builder()
+            .record_size_limit(512)
+            .unwrap()
+            .build()
+            .unwrap();
+        assert_eq!(ctx.record_size_limit(), Some(512));
+    }
+
+    #[test]
+    fn suites_must_cover_every_version_of_the_range() {
+        let only13 = Context::builder()
+            .cipher_suites([CipherSuite::TLS13_AES_128_GCM_SHA256])
+            .unwrap();
+        let err = only13.build().unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("no TLS 1.2 cipher suite was chosen"),
+            "{err}"
+        );
+        let ok = Context::builder()
+            .cipher_suites([CipherSuite::TLS13_AES_128_GCM_SHA256])
+            .unwrap()
+            .versions(TlsVersion::Tls1_3, TlsVersion::Tls1_3)
+            .unwrap()
+            .build()
+            .unwrap();
+        assert_eq!(
+            ok.cipher_suites(),
+            vec![CipherSuite::TLS13_AES_128_GCM_SHA256]
+        );
+        let err = Context::builder()
+            .cipher_suites([CipherSuite::TLS_RSA_WITH_AES_128_CBC_SHA])
+            .unwrap_err();
+        assert!(err.to_string().contains("is not available"), "{err}");
+        let err = Context::builder()
+            .kx_groups([NamedGroup::FFDHE2048])
+            .unwrap_err();
+        assert!(err.to_string().contains("X25519"), "{err}");
+    }
+
+    #[test]
+    fn client_auth_without_authorities_is_refused() {
+        let err = Context::builder()
+            .client_auth(ClientAuth::Required)
+            .build()
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("needs the CAs that issue client certificates"),
+            "{err}"
+        );
+        // Explicitly asked-for web roots are accepted.
+        Context::builder()
+            .client_auth(ClientAuth::Optional)
+            .trust_web_roots()
+            .build()
+            .unwrap();
+    }
+}
