@@ -1,19 +1,7 @@
 //! The crate's one error type, and its mapping to and from [`std::io::Error`].
 //!
-//! Every fallible operation of the crate returns [`Error`] or an `io::Error` that wraps one.
-//! The mapping to [`io::ErrorKind`] is the contract of SPEC §8 and the seed's errno rules:
-//!
-//! | situation | variant | `io::ErrorKind` | errno |
-//! |---|---|---|---|
-//! | peer closed the transport without `close_notify` | [`Error::Truncated`] | `BrokenPipe` | `EPIPE` |
-//! | write after the peer's `close_notify` | [`Error::PeerClosed`] | `BrokenPipe` | `EPIPE` |
-//! | the peer sent a fatal alert | [`Error::PeerAlert`] | `ConnectionReset` | `ECONNRESET` |
-//! | we rejected the peer's data (bad record, bad certificate…) and sent an alert | [`Error::Tls`] | `InvalidData` | — |
-//! | operation after a local `close()` / before the handshake was started | [`Error::Closed`], [`Error::NotStarted`] | `NotConnected` | `ENOTCONN` |
-//! | a blocking operation ran past the timeout | [`Error::TimedOut`] | `TimedOut` | `ETIMEDOUT` |
-//! | bad configuration (no certificate, TLS 1.0 requested…) | [`Error::Config`] | `InvalidInput` | `EINVAL` |
-//! | an operation the protocol in use cannot do (TLS 1.2 renegotiation) | [`Error::Unsupported`] | `Unsupported` | — |
-//! | the transport failed | [`Error::Io`] | the transport's | the transport's |
+//! Every fallible operation of the crate returns [`Error`] or an `io::Error` that wraps one;
+//! [`Error`]'s docs carry the mapping to [`io::ErrorKind`] and errno.
 
 use std::fmt;
 use std::io;
@@ -22,8 +10,21 @@ use std::sync::Arc;
 /// The error type of the crate.
 ///
 /// It is `Clone` so that a connection can keep a fatal error and report it again on every
-/// later call ("sticky" errors), and it converts losslessly into [`io::Error`] (see the
-/// table in the [module docs](self)): `io::Error::from(err).into_inner()` gives it back.
+/// later call ("sticky" errors), and it converts losslessly into [`io::Error`]:
+/// `io::Error::from(err).into_inner()` gives it back. The mapping (SPEC §8, the seed's
+/// errno rules):
+///
+/// | situation | variant | `io::ErrorKind` | errno |
+/// |---|---|---|---|
+/// | peer closed the transport without `close_notify` | [`Error::Truncated`] | `BrokenPipe` | `EPIPE` |
+/// | write after the peer's `close_notify` | [`Error::PeerClosed`] | `BrokenPipe` | `EPIPE` |
+/// | the peer sent a fatal alert | [`Error::PeerAlert`] | `ConnectionReset` | `ECONNRESET` |
+/// | we rejected the peer's data (bad record, bad certificate…) and sent an alert | [`Error::Tls`] | `InvalidData` | — |
+/// | operation after a local `close()` / before the handshake was started | [`Error::Closed`], [`Error::NotStarted`] | `NotConnected` | `ENOTCONN` |
+/// | a blocking operation ran past the timeout | [`Error::TimedOut`] | `TimedOut` | `ETIMEDOUT` |
+/// | bad configuration (no certificate, TLS 1.0 requested…) | [`Error::Config`] | `InvalidInput` | `EINVAL` |
+/// | an operation the protocol in use cannot do (TLS 1.2 renegotiation) | [`Error::Unsupported`] | `Unsupported` | — |
+/// | the transport failed | [`Error::Io`] | the transport's | the transport's |
 ///
 /// # Examples
 ///
