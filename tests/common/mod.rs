@@ -2,6 +2,7 @@
 //!
 //! * [`certs`]: an in-memory test PKI (CA + leaf certificates) built with rcgen.
 //! * [`openssl`]: child-process wrappers around `openssl s_server` / `s_client`.
+//! * `cli`: the `sslfile` binary (`serve`, `connect`) as a child process.
 //! * small helpers here: deterministic random data, free ports, bounded waits.
 //!
 //! Every test binary uses only a subset of these helpers, hence the
@@ -9,6 +10,8 @@
 #![allow(dead_code)]
 
 pub mod certs;
+#[cfg(feature = "cli")]
+pub mod cli;
 pub mod openssl;
 pub mod pair;
 pub mod relay;

@@ -154,7 +154,8 @@ pub struct ChildProc {
 }
 
 impl ChildProc {
-    fn spawn(mut cmd: Command) -> Self {
+    /// Spawns `cmd` with piped stdin, stdout and stderr.
+    pub fn spawn(mut cmd: Command) -> Self {
         let cmdline = format!("{cmd:?}");
         cmd.stdin(Stdio::piped())
             .stdout(Stdio::piped())
