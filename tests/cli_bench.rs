@@ -25,15 +25,8 @@ fn value(line: &str) -> f64 {
 #[test]
 fn bench_compares_sslfile_with_rustls_on_throughput_and_handshakes() {
     for tls in ["1.2", "1.3"] {
-        let (status, stdout, stderr) = run(&[
-            "bench",
-            "--duration",
-            "0.2",
-            "--rounds",
-            "1",
-            "--tls",
-            tls,
-        ]);
+        let (status, stdout, stderr) =
+            run(&["bench", "--duration", "0.2", "--rounds", "1", "--tls", tls]);
         assert!(status.success(), "{stderr}");
         assert!(stdout.contains(&format!("TLS {tls}")), "{stdout}");
         let suite = stdout
@@ -44,16 +37,21 @@ fn bench_compares_sslfile_with_rustls_on_throughput_and_handshakes() {
             suite.starts_with(if tls == "1.3" { "TLS13_" } else { "TLS_ECDHE_" }),
             "one suite, the same for both: {suite}"
         );
-        for title in [
-            "bulk throughput",
-            "full handshakes",
-            "resumed handshakes",
-        ] {
+        for title in ["bulk throughput", "full handshakes", "resumed handshakes"] {
             let rows = table(&stdout, title);
             assert_eq!(rows.len(), 3, "{title}: {stdout}");
-            assert!(rows[0].trim_start().starts_with("sslfile blocking"), "{stdout}");
-            assert!(rows[1].trim_start().starts_with("rustls StreamOwned"), "{stdout}");
-            assert!(rows[2].trim_start().starts_with("sslfile / rustls"), "{stdout}");
+            assert!(
+                rows[0].trim_start().starts_with("sslfile blocking"),
+                "{stdout}"
+            );
+            assert!(
+                rows[1].trim_start().starts_with("rustls StreamOwned"),
+                "{stdout}"
+            );
+            assert!(
+                rows[2].trim_start().starts_with("sslfile / rustls"),
+                "{stdout}"
+            );
             let (ours, theirs, ratio) = (value(rows[0]), value(rows[1]), value(rows[2]));
             assert!(ours > 0.0 && theirs > 0.0, "{stdout}");
             assert!(((ours / theirs) - ratio).abs() < 0.01, "{stdout}");
@@ -78,5 +76,8 @@ fn bench_runs_one_measurement_when_asked() {
 
     let (status, _, stderr) = run(&["bench", "--duration", "0"]);
     assert_eq!(status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("--duration must be a positive number"), "{stderr}");
+    assert!(
+        stderr.contains("--duration must be a positive number"),
+        "{stderr}"
+    );
 }

@@ -118,14 +118,25 @@ fn serve_in_callback_mode_holds_1000_concurrent_clients() {
         &t.ended_early[..t.ended_early.len().min(5)],
         serve.proc.describe()
     );
-    assert_eq!(t.complete, CLIENTS, "pages complete after {:?}", started.elapsed());
+    assert_eq!(
+        t.complete,
+        CLIENTS,
+        "pages complete after {:?}",
+        started.elapsed()
+    );
     for (i, response) in t.responses.iter().enumerate() {
         let text = String::from_utf8_lossy(response);
         let (head, body) = text
             .split_once("\r\n\r\n")
             .unwrap_or_else(|| panic!("client {i}: {text}"));
-        assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "client {i}: {head}");
-        assert!(head.contains("Connection: keep-alive"), "client {i}: {head}");
+        assert!(
+            head.starts_with("HTTP/1.1 200 OK\r\n"),
+            "client {i}: {head}"
+        );
+        assert!(
+            head.contains("Connection: keep-alive"),
+            "client {i}: {head}"
+        );
         assert!(
             head.contains(&format!("Content-Length: {}\r\n", body.len())),
             "client {i}: {head}"
@@ -137,7 +148,10 @@ fn serve_in_callback_mode_holds_1000_concurrent_clients() {
             "SNI:          localhost\n".into(),
             format!("request:      GET /client/{i} (number 1 on this connection)\n"),
         ] {
-            assert!(body.contains(&expected), "client {i}: {expected:?} missing: {body}");
+            assert!(
+                body.contains(&expected),
+                "client {i}: {expected:?} missing: {body}"
+            );
         }
     }
     drop(t);
