@@ -30,6 +30,21 @@ impl Serve {
     pub fn start(args: &[&str]) -> Serve {
         let mut cmd = Command::new(BIN);
         cmd.args(["serve", "--listen", "127.0.0.1:0"]).args(args);
+        Serve::spawn(cmd)
+    }
+
+    /// Like [`start`](Self::start), with the soft limit on open descriptors lowered to
+    /// `limit` first (the hard limit stays), as a user's shell may have it.
+    pub fn start_with_soft_fd_limit(limit: u32, args: &[&str]) -> Serve {
+        let mut cmd = Command::new("bash");
+        cmd.arg("-c")
+            .arg(format!("ulimit -S -n {limit} && exec \"$0\" \"$@\""))
+            .args([BIN, "serve", "--listen", "127.0.0.1:0"])
+            .args(args);
+        Serve::spawn(cmd)
+    }
+
+    fn spawn(cmd: Command) -> Serve {
         let mut proc = ChildProc::spawn(cmd);
         let ready = proc.wait_stdout(b"Ctrl-C closes", TIMEOUT);
         assert!(ready, "serve did not start\n{}", proc.describe());

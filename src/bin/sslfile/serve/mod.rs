@@ -130,22 +130,15 @@ pub fn run(args: ServeArgs) -> Result<(), Failure> {
     }
     let ctx = builder.build()?;
 
-    let (listener, port) = match args.mode {
-        Mode::Blocking => {
-            let port =
-                Port::bind(&args.listen, &ctx).map_err(|e| cannot_listen(&args.listen, e))?;
-            (None, Some(port))
-        }
-        _ => {
-            let listener =
-                TcpListener::bind(&args.listen).map_err(|e| cannot_listen(&args.listen, e))?;
-            (Some(listener), None)
-        }
-    };
-    let local = match (&listener, &port) {
-        (Some(listener), _) => listener.local_addr(),
-        (_, Some(port)) => port.local_addr(),
-        _ => unreachable!("one of them is bound"),
+    // Blocking mode accepts with the library's Port; the others take the plain listener.
+    let listening = match args.mode {
+        Mode::Blocking => Port::bind(&args.listen, &ctx).map(Listening::Port),
+        Mode::Callback | Mode::Threads => TcpListener::bind(&args.listen).map(Listening::Tcp),
+    }
+    .map_err(|e| cannot_listen(&args.listen, e))?;
+    let local = match &listening {
+        Listening::Tcp(listener) => listener.local_addr(),
+        Listening::Port(port) => port.local_addr(),
     }
     .context(|| "cannot read the listening address")?;
 
@@ -163,12 +156,19 @@ pub fn run(args: ServeArgs) -> Result<(), Failure> {
         connections,
         timeout,
     });
-    match (args.mode, listener, port) {
-        (Mode::Callback, Some(listener), _) => callback::serve(listener, server, threads),
-        (Mode::Threads, Some(listener), _) => blocking::serve_with_threads(listener, server),
-        (Mode::Blocking, _, Some(port)) => blocking::serve_one_at_a_time(port, &server),
-        _ => unreachable!("the listener matches the mode"),
+    match listening {
+        Listening::Port(port) => blocking::serve_one_at_a_time(port, &server),
+        Listening::Tcp(listener) if args.mode == Mode::Threads => {
+            blocking::serve_with_threads(listener, server)
+        }
+        Listening::Tcp(listener) => callback::serve(listener, server, threads),
     }
+}
+
+/// The listening socket, as the mode wants it.
+enum Listening {
+    Tcp(TcpListener),
+    Port(Port),
 }
 
 fn cannot_listen(addr: &str, e: std::io::Error) -> Failure {
