@@ -13,7 +13,8 @@ use super::TIMEOUT;
 /// The binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_sslfile");
 
-/// A running `sslfile serve`; killed when dropped.
+/// A running `sslfile serve`; stopped when dropped (SIGINT, so that it removes its
+/// certificate file; SIGKILL if it does not exit).
 pub struct Serve {
     /// The child, with its stdout and stderr collected.
     pub proc: ChildProc,
@@ -114,6 +115,16 @@ impl Serve {
         self.proc
             .wait_with_timeout(TIMEOUT)
             .unwrap_or_else(|| panic!("serve did not exit on SIGINT\n{}", self.proc.describe()))
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        if self.proc.try_wait().is_none() {
+            send_sigint(self.proc.pid());
+            let _ = self.proc.wait_with_timeout(TIMEOUT);
+        }
+        let _ = std::fs::remove_file(&self.cert_file); // in case it was killed
     }
 }
 
