@@ -332,3 +332,70 @@ fn a_given_certificate_is_served() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains("hello from sslfile"));
 }
+
+#[test]
+fn idle_connections_and_stalled_handshakes_are_closed() {
+    for mode in MODES {
+        let serve = Serve::start(&["--mode", mode, "--timeout", "0.3"]);
+        // A client that says nothing after its handshake: closed with close_notify.
+        let tls = serve.client(&[]);
+        let mut rest = Vec::new();
+        (&tls)
+            .read_to_end(&mut rest)
+            .unwrap_or_else(|e| panic!("{mode}: no close_notify: {e}"));
+        // A client that never starts its handshake: disconnected.
+        let mut silent = TcpStream::connect(("127.0.0.1", serve.port)).unwrap();
+        silent.set_read_timeout(Some(TIMEOUT)).unwrap();
+        let ended = silent.read_to_end(&mut rest);
+        assert!(
+            ended.is_ok()
+                || ended
+                    .as_ref()
+                    .is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionReset),
+            "{mode}: {ended:?}"
+        );
+    }
+}
+
+/// A client that sends without reading is stopped: the server takes a bounded amount
+/// (its buffers and the sockets'), then stops reading; everything is echoed once the
+/// client reads.
+#[test]
+fn a_client_that_does_not_read_is_held_back() {
+    const CAP: usize = 64 << 20;
+    for mode in MODES {
+        let serve = Serve::start(&["--echo", "--mode", mode]);
+        let tls = serve.client(&[]);
+        tls.set_nonblocking();
+        let data = random_bytes(1 << 20, 7);
+        let mut sent = 0usize;
+        // Write until the server stops taking more: a second without progress.
+        while sent < CAP {
+            match (&tls).write(&data[sent % data.len()..]) {
+                Ok(n) => sent += n,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    let soon = std::time::Instant::now() + std::time::Duration::from_secs(1);
+                    let _ = tls.flush();
+                    if sslfile::Stream::wait(tls.stream(), sslfile::Interest::WRITE, Some(soon))
+                        .is_err()
+                    {
+                        break; // timed out: held back
+                    }
+                }
+                Err(e) => panic!("{mode}: {e}"),
+            }
+        }
+        assert!(
+            sent < CAP,
+            "{mode}: the server took {sent} bytes without being read"
+        );
+        // Now read it all back.
+        tls.set_blocking();
+        tls.set_timeout(Some(TIMEOUT));
+        let mut back = vec![0u8; sent];
+        (&tls).read_exact(&mut back).unwrap();
+        for (i, chunk) in back.chunks(data.len()).enumerate() {
+            assert!(chunk == &data[..chunk.len()], "{mode}: chunk {i} differs");
+        }
+    }
+}

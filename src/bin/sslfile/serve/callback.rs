@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use sslfile::{Backend, Callbacks, File, Interest, SslFile};
+use sslfile::{Backend, CallOut, Callbacks, File, Interest, SslFile};
 
 use super::service::{ConnInfo, Next, Service};
 use super::Server;
@@ -88,6 +88,8 @@ struct Conn {
     closing: bool,
     reading: bool,
     last_active: Instant,
+    /// The pending idle check.
+    idle_timer: Option<(Backend, CallOut)>,
 }
 
 type Shared = Arc<Mutex<Conn>>;
@@ -118,6 +120,7 @@ fn start(socket: std::net::TcpStream, backend: &Backend, server: &Arc<Server>) {
         closing: false,
         reading: true,
         last_active: Instant::now(),
+        idle_timer: None,
     }));
     file.set_backend(backend);
     let accept_conn = conn.clone();
@@ -147,7 +150,7 @@ fn start(socket: std::net::TcpStream, backend: &Backend, server: &Arc<Server>) {
     if let Err(e) = file.accept() {
         log::debug!("accept: {e}"); // the close callback reports it
     }
-    schedule_idle_check(backend, Arc::downgrade(&file), conn, server.timeout);
+    schedule_idle_check(backend, Arc::downgrade(&file), &conn, server.timeout);
 }
 
 fn read_callback(conn: Shared) -> sslfile::ReadCallback<File> {
@@ -215,30 +218,36 @@ fn send(file: &SslFile, conn: &Shared, mut c: MutexGuard<'_, Conn>) {
 }
 
 /// Closes the connection once it has been idle (or stuck in its handshake) for `timeout`.
-fn schedule_idle_check(backend: &Backend, file: Weak<SslFile>, conn: Shared, timeout: Duration) {
-    let next_backend = backend.clone();
-    backend.call_out(timeout, move || {
-        let Some(file) = file.upgrade() else {
+/// The timer refers to the connection weakly, and `close` cancels it.
+fn schedule_idle_check(backend: &Backend, file: Weak<SslFile>, conn: &Shared, timeout: Duration) {
+    let (next_backend, weak_conn) = (backend.clone(), Arc::downgrade(conn));
+    let timer = backend.call_out(timeout, move || {
+        let (Some(file), Some(conn)) = (file.upgrade(), weak_conn.upgrade()) else {
             return; // ended and forgotten
         };
-        let c = lock(&conn);
+        let mut c = lock(&conn);
+        c.idle_timer = None;
         let idle = c.last_active.elapsed();
         if idle >= timeout {
             log::info!("{}: idle: closed", c.peer);
             close(&file, c);
         } else {
             drop(c);
-            schedule_idle_check(&next_backend, Arc::downgrade(&file), conn, timeout - idle);
+            schedule_idle_check(&next_backend, Arc::downgrade(&file), &conn, timeout - idle);
         }
     });
+    lock(conn).idle_timer = Some((backend.clone(), timer));
 }
 
 /// Closes from our side (close_notify after the pending output; nonblocking, so what does
 /// not fit now goes out in the background) and forgets the connection. The close callback
 /// is for ends that come from the peer; it does not run.
-fn close(file: &SslFile, c: MutexGuard<'_, Conn>) {
-    let (server, id) = (c.server.clone(), c.id);
+fn close(file: &SslFile, mut c: MutexGuard<'_, Conn>) {
+    let (server, id, timer) = (c.server.clone(), c.id, c.idle_timer.take());
     drop(c);
+    if let Some((backend, timer)) = timer {
+        backend.remove_call_out(timer);
+    }
     if let Err(e) = file.close() {
         log::debug!("close: {e}");
     }
