@@ -78,6 +78,7 @@ fn curl_gets_the_page_over_tls_1_2_and_1_3_with_alpn_http_1_1() {
             format!("TLS version:  {version}\n"),
             "ALPN:         http/1.1\n".into(),
             "SNI:          localhost\n".into(),
+            "client cert:  (none)\n".into(),
             "request:      GET /hello (number 1 on this connection)\n".into(),
             "curl: HTTP 1.1, verify result 0\n".into(),
         ] {

@@ -56,6 +56,7 @@ impl HttpService {
              cipher suite: {suite}\n\
              ALPN:         {alpn}\n\
              SNI:          {sni}\n\
+             client cert:  {client}\n\
              request:      {method} {path} (number {number} on this connection)\n",
             version = env!("CARGO_PKG_VERSION"),
             mode = self.info.mode,
@@ -63,6 +64,7 @@ impl HttpService {
             suite = self.info.suite,
             alpn = self.info.alpn,
             sni = self.info.sni,
+            client = self.info.client_cert,
             method = head.method,
             path = head.path,
             number = self.answered + 1,
@@ -228,6 +230,7 @@ mod tests {
             suite: "TLS13_AES_128_GCM_SHA256".into(),
             alpn: "http/1.1".into(),
             sni: "localhost".into(),
+            client_cert: "(none)".into(),
             mode: "test",
         })
     }

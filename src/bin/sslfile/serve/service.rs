@@ -1,6 +1,7 @@
 //! What `serve` says on a connection, independent of the mode that carries it: bytes in,
 //! bytes out ("sans-IO"), so that the blocking and callback drivers share it.
 
+use rustls::pki_types::CertificateDer;
 use sslfile::SslFile;
 
 use super::http::HttpService;
@@ -59,6 +60,8 @@ pub struct ConnInfo {
     pub alpn: String,
     /// The name the client asked for (SNI), or "(none)".
     pub sni: String,
+    /// Who the client's certificate names, or "(none)" if it sent none.
+    pub client_cert: String,
     /// The server mode that carries the connection ("callback", "blocking", "threads").
     pub mode: &'static str,
 }
@@ -71,6 +74,10 @@ impl ConnInfo {
             suite: suite_name(file.cipher_suite()),
             alpn: alpn_name(file.alpn_protocol()),
             sni: file.server_name().unwrap_or_else(|| "(none)".into()),
+            client_cert: file
+                .peer_certificates()
+                .and_then(|chain| chain.first().map(certificate_names))
+                .unwrap_or_else(|| "(none)".into()),
             mode,
         }
     }
@@ -83,6 +90,18 @@ impl std::fmt::Display for ConnInfo {
             "{} {}, ALPN {}, SNI {}",
             self.version, self.suite, self.alpn, self.sni
         )
+    }
+}
+
+/// The DNS names a certificate is for, or that it names none.
+fn certificate_names(cert: &CertificateDer<'_>) -> String {
+    let names = webpki::EndEntityCert::try_from(cert)
+        .map(|parsed| parsed.valid_dns_names().collect::<Vec<_>>().join(", "))
+        .unwrap_or_default();
+    if names.is_empty() {
+        "presented (no DNS name in it)".into()
+    } else {
+        names
     }
 }
 
