@@ -2,7 +2,7 @@
 //!
 //! ```sh
 //! cargo run --release -- serve      # prints the certificate file: /tmp/sslfile-XXXXXX.pem
-//! cargo run --example blocking_client -- /tmp/sslfile-XXXXXX.pem [localhost:8443]
+//! cargo run --release --example blocking_client -- /tmp/sslfile-XXXXXX.pem [localhost:8443]
 //! ```
 
 use std::io::{Read, Write};

@@ -2,8 +2,8 @@
 //! handshakes and calls back with what they send; one thread serves them all.
 //!
 //! ```sh
-//! cargo run --example callback_echo_server            # prints the certificate file
-//! cargo run -- connect localhost:8444 --cafile /tmp/sslfile-echo-example.pem
+//! cargo run --release --example callback_echo_server  # prints the certificate file
+//! cargo run --release -- connect localhost:8444 --cafile /tmp/sslfile-echo-example.pem
 //! ```
 
 use std::io::Write;

@@ -4,7 +4,7 @@
 //!
 //! ```sh
 //! cargo run --release -- serve      # prints the certificate file: /tmp/sslfile-XXXXXX.pem
-//! cargo run --example nonblocking_client -- /tmp/sslfile-XXXXXX.pem [localhost:8443]
+//! cargo run --release --example nonblocking_client -- /tmp/sslfile-XXXXXX.pem [localhost:8443]
 //! ```
 
 use std::io::{self, Read, Write};
