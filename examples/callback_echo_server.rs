@@ -43,8 +43,9 @@ pub fn listen(port: &Port, backend: &Backend) -> std::io::Result<()> {
             let _ = (&*conn).write(data);
         })));
         conn.set_close_callback(Some(Arc::new(|conn: &SslFile, why| {
+            let peer = conn.peer_addr().map_or("?".to_string(), |a| a.to_string());
             let why = why.map_or("close_notify".to_string(), |e| e.to_string());
-            println!("{:?} left: {why}", conn.peer_addr());
+            println!("{peer} left: {why}");
         })));
         // Dropping `conn` is fine: the backend keeps it while it has callbacks.
     })
