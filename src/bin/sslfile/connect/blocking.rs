@@ -6,6 +6,7 @@ use std::io::{self, Read, Write};
 use std::net::Shutdown;
 use std::sync::Arc;
 use std::thread;
+use std::time::Duration;
 
 use sslfile::{File, SslFile};
 
@@ -39,6 +40,7 @@ pub fn run(session: &Session) -> Result<(), Failure> {
         }
     }
     log::debug!("the peer closed the connection (close_notify)");
+    tls.set_timeout(Some(Duration::from_secs(5)));
     let _ = tls.close();
     Ok(())
 }

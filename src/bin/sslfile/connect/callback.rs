@@ -56,6 +56,9 @@ pub fn run(session: &Session) -> Result<(), Failure> {
 
     backend.run().context(|| "backend")?;
     let outcome = lock(&state).outcome.take();
+    // The backend no longer runs: close in blocking mode, so that close_notify leaves.
+    tls.set_blocking();
+    tls.set_timeout(Some(Duration::from_secs(5)));
     let _ = tls.close();
     outcome.unwrap_or(Ok(()))
 }

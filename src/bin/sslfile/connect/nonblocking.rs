@@ -10,6 +10,7 @@
 use std::io::{self, Read, Write};
 use std::net::Shutdown;
 use std::os::fd::AsFd;
+use std::time::Duration;
 
 use rustix::event::{poll, PollFd, PollFlags};
 use sslfile::{File, SslFile};
@@ -111,6 +112,7 @@ pub fn run(session: &Session) -> Result<(), Failure> {
         eprintln!("{}", session.summary(&tls));
     }
     tls.set_blocking();
+    tls.set_timeout(Some(Duration::from_secs(5)));
     let _ = tls.close();
     Ok(())
 }
