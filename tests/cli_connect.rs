@@ -189,9 +189,13 @@ fn insecure_accepts_any_certificate_and_says_so() {
     let mut client = connect(&[&target, "--insecure", "--servername", "other.example"]);
     server.write_stdin(b"hello\n");
     assert_eq!(client.stdout().wait_len(6, TIMEOUT), b"hello\n");
-    assert!(client
-        .stderr_text()
-        .contains("certificate NOT verified (--insecure)"));
+    assert!(
+        client
+            .stderr()
+            .wait_for(b"certificate NOT verified (--insecure)\n", TIMEOUT),
+        "{}",
+        client.describe()
+    );
     client.close_stdin();
     assert_eq!(
         exit_of(&mut client).code(),
