@@ -299,3 +299,64 @@ fn connect_and_serve_echo_in_every_mode() {
         }
     }
 }
+
+/// `--cert/--key`: connect presents a client certificate, to s_server (which requires one)
+/// and to `serve --client-ca`; without one, serve refuses it with a readable message.
+#[test]
+fn connect_presents_a_client_certificate() {
+    let pki = TestPki::new();
+    let dir = tempdir();
+    let id = pki.leaf(&["client.test"]).write_to(dir.path(), "client");
+    let client_ca = pki.write_ca(dir.path());
+    let (cert, key) = (id.cert.to_str().unwrap(), id.key.to_str().unwrap());
+
+    let (server, ca, _dir) = s_server(|o| o.client_ca = Some(client_ca.clone()));
+    let target = format!("localhost:{}", server.port());
+    let mut client = connect(&[
+        &target,
+        "--cafile",
+        ca.to_str().unwrap(),
+        "--cert",
+        cert,
+        "--key",
+        key,
+    ]);
+    client.write_stdin(b"from a known client\n");
+    assert!(
+        server.wait_stdout(b"from a known client\n", TIMEOUT),
+        "{}",
+        server.describe()
+    );
+    client.close_stdin();
+    assert_eq!(
+        exit_of(&mut client).code(),
+        Some(0),
+        "{}",
+        client.describe()
+    );
+
+    let serve = Serve::start(&["--echo", "--client-ca", client_ca.to_str().unwrap()]);
+    let target = format!("localhost:{}", serve.port);
+    let cafile = serve.cert_file.to_str().unwrap();
+    let mut client = connect(&[&target, "--cafile", cafile, "--cert", cert, "--key", key]);
+    client.write_stdin(b"echo me\n");
+    assert_eq!(client.stdout().wait_len(8, TIMEOUT), b"echo me\n");
+    client.close_stdin();
+    assert_eq!(
+        exit_of(&mut client).code(),
+        Some(0),
+        "{}",
+        client.describe()
+    );
+
+    for version in ["--max-version=1.2", "--min-version=1.3"] {
+        let mut client = connect(&[&target, "--cafile", cafile, version]);
+        let status = exit_of(&mut client);
+        let stderr = client.stderr_text();
+        assert_ne!(status.code(), Some(0), "{version}: {stderr}");
+        assert!(
+            stderr.contains("it requires a client certificate"),
+            "{version}: {stderr}"
+        );
+    }
+}

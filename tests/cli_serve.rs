@@ -400,3 +400,39 @@ fn a_client_that_does_not_read_is_held_back() {
         }
     }
 }
+
+/// `--client-ca`: a client certificate from that CA is required, and the page names it.
+#[test]
+fn client_ca_requires_a_client_certificate() {
+    let pki = common::certs::TestPki::new();
+    let dir = common::tempdir();
+    let client = pki.leaf(&["client.test"]).write_to(dir.path(), "client");
+    let ca = pki.write_ca(dir.path());
+    let ca = ca.to_str().unwrap();
+    let (cert, key) = (client.cert.to_str().unwrap(), client.key.to_str().unwrap());
+    for mode in MODES {
+        let serve = Serve::start(&["--mode", mode, "--client-ca", ca]);
+        assert!(
+            serve.banner.contains(&format!(
+                "client certificates: required, issued by a CA in {ca}"
+            )),
+            "{}",
+            serve.banner
+        );
+        let out = serve.curl(&["--cert", cert, "--key", key, &serve.url("/who")]);
+        assert!(out.status.success(), "{mode}: {}", text(&out.stderr));
+        let page = text(&out.stdout);
+        assert!(
+            page.contains("client cert:  client.test\n"),
+            "{mode}: {page}"
+        );
+        assert!(page.contains("GET /who"), "{mode}: {page}");
+
+        let out = serve.curl(&[&serve.url("/anonymous")]);
+        assert!(
+            !out.status.success(),
+            "{mode}: served without a client certificate"
+        );
+        assert!(!text(&out.stdout).contains("hello"), "{mode}");
+    }
+}

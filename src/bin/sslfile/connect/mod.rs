@@ -175,11 +175,6 @@ pub fn run(args: ConnectArgs) -> Result<(), Failure> {
     if args.insecure {
         builder = builder.danger_accept_invalid_certs(true);
     }
-    if args.tls.cert.is_some() {
-        return Err(Failure::new(
-            "--cert/--key: client certificates are not supported yet",
-        ));
-    }
     let ctx = args.tls.apply(builder, &[])?.build()?;
     let session = Session {
         ctx,

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
-use sslfile::{Context, Port};
+use sslfile::{ClientAuth, Context, Port};
 
 use crate::cert::SelfSigned;
 use crate::failure::{Context as _, Failure};
@@ -121,12 +121,11 @@ pub fn run(args: ServeArgs) -> Result<(), Failure> {
         builder =
             builder.certificate_chain_pem(cert.cert_pem.as_bytes(), cert.key_pem.as_bytes())?;
     }
-    let builder = args.tls.apply(builder, protocol.default_alpn())?;
+    let mut builder = args.tls.apply(builder, protocol.default_alpn())?;
     if let Some(ca) = &args.client_ca {
-        return Err(Failure::new(format!(
-            "--client-ca {}: client certificates are not supported yet",
-            ca.display()
-        )));
+        builder = builder
+            .client_auth(ClientAuth::Required)
+            .client_ca_pem_file(ca)?;
     }
     let ctx = builder.build()?;
 
@@ -201,6 +200,12 @@ fn print_banner(
         "sslfile {}: serving {what} on {local} ({how})",
         env!("CARGO_PKG_VERSION")
     );
+    if let Some(ca) = &args.client_ca {
+        println!(
+            "client certificates: required, issued by a CA in {}",
+            ca.display()
+        );
+    }
     let host = url_host(local.ip());
     let port = local.port();
     let trust = match self_signed {
@@ -213,14 +218,21 @@ fn print_banner(
         }
         None => None,
     };
+    let identity = if args.client_ca.is_some() {
+        " --cert CLIENT_CERT --key CLIENT_KEY"
+    } else {
+        ""
+    };
     println!("try:");
     match (protocol, trust) {
-        (Protocol::Http, Some(file)) => println!("  curl --cacert {file} https://{host}:{port}/"),
-        (Protocol::Http, None) => println!("  curl https://{host}:{port}/"),
+        (Protocol::Http, Some(file)) => {
+            println!("  curl --cacert {file}{identity} https://{host}:{port}/")
+        }
+        (Protocol::Http, None) => println!("  curl{identity} https://{host}:{port}/"),
         (Protocol::Echo, trust) => {
             let me = std::env::args().next().unwrap_or_else(|| "sslfile".into());
             let trust = trust.map_or_else(String::new, |file| format!(" --cafile {file}"));
-            println!("  {me} connect {host}:{port}{trust}");
+            println!("  {me} connect {host}:{port}{trust}{identity}");
         }
     }
     println!("Ctrl-C closes every connection (with close_notify) and stops.");
