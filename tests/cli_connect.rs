@@ -360,3 +360,24 @@ fn connect_presents_a_client_certificate() {
         );
     }
 }
+
+/// `--ign-eof`: a request piped in, stdin closed at once; no close_notify goes out with
+/// it, so the server answers (HTTP/1.0: then closes) and connect exits 0.
+#[test]
+fn ign_eof_waits_for_the_servers_answer() {
+    let serve = Serve::start(&[]);
+    let target = format!("localhost:{}", serve.port);
+    for mode in ["blocking", "nonblocking", "callback"] {
+        for _ in 0..3 {
+            let cafile = serve.cert_file.to_str().unwrap();
+            let mut client = connect(&[&target, "--cafile", cafile, "--mode", mode, "--ign-eof"]);
+            client.write_stdin(b"GET /piped HTTP/1.0\r\n\r\n");
+            client.close_stdin();
+            let status = exit_of(&mut client);
+            assert_eq!(status.code(), Some(0), "{mode}\n{}", client.describe());
+            let page = client.stdout_text();
+            assert!(page.starts_with("HTTP/1.1 200 OK\r\n"), "{mode}: {page}");
+            assert!(page.contains("GET /piped (number 1"), "{mode}: {page}");
+        }
+    }
+}

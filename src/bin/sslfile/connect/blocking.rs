@@ -21,10 +21,10 @@ pub fn run(session: &Session) -> Result<(), Failure> {
     let tls = Arc::new(tls);
     eprintln!("{}", session.summary(&tls));
 
-    let writer = tls.clone();
+    let (writer, close_at_eof) = (tls.clone(), !session.ign_eof);
     thread::Builder::new()
         .name("stdin".into())
-        .spawn(move || send_stdin(&writer))
+        .spawn(move || send_stdin(&writer, close_at_eof))
         .context(|| "cannot start the stdin thread")?;
 
     let mut stdout = io::stdout().lock();
@@ -45,8 +45,8 @@ pub fn run(session: &Session) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Copies stdin to the peer; at its end, shuts the write side (close_notify).
-fn send_stdin(tls: &SslFile) {
+/// Copies stdin to the peer; at its end, shuts the write side (close_notify) if asked.
+fn send_stdin(tls: &SslFile, close_at_eof: bool) {
     let mut stdin = io::stdin().lock();
     let mut buf = vec![0u8; 64 * 1024];
     loop {
@@ -64,6 +64,9 @@ fn send_stdin(tls: &SslFile) {
             log::debug!("cannot send: {e}");
             return;
         }
+    }
+    if !close_at_eof {
+        return log::debug!("stdin ended: waiting for the peer to close (--ign-eof)");
     }
     log::debug!("stdin ended: sending close_notify");
     if let Err(e) = tls.shutdown(Shutdown::Write) {

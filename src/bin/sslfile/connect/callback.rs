@@ -26,6 +26,8 @@ struct State {
     /// Tells the stdin thread that `to_send` was sent and it may read more.
     sent: Option<mpsc::Sender<()>>,
     stdin_ended: bool,
+    /// Send close_notify when stdin ends (not with `--ign-eof`).
+    close_at_eof: bool,
     write_shut: bool,
     handshake_done: bool,
     /// How the connection ended: `None` while it runs.
@@ -42,7 +44,10 @@ fn lock(state: &Shared) -> MutexGuard<'_, State> {
 pub fn run(session: &Session) -> Result<(), Failure> {
     let backend = Backend::new().context(|| "cannot create a backend")?;
     let tls = Arc::new(SslFile::new(File::try_from(session.tcp()?)?, &session.ctx));
-    let state: Shared = Arc::default();
+    let state: Shared = Arc::new(Mutex::new(State {
+        close_at_eof: !session.ign_eof,
+        ..State::default()
+    }));
     tls.set_backend(&backend);
     tls.set_callbacks(callbacks(session, &state, &backend));
     tls.connect(&session.server_name)
@@ -156,7 +161,7 @@ fn send(tls: &SslFile, state: &Shared, mut st: MutexGuard<'_, State>) {
     if let Some(sent) = st.sent.take() {
         let _ = sent.send(());
     }
-    let shut = st.stdin_ended && !st.write_shut;
+    let shut = st.stdin_ended && st.close_at_eof && !st.write_shut;
     st.write_shut |= shut;
     drop(st);
     if tls.write_callback().is_some() {

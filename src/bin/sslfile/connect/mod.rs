@@ -1,8 +1,8 @@
 //! `sslfile connect`: like `openssl s_client -quiet`, in any of the library's modes.
 //!
 //! A one-line summary of the handshake goes to stderr; stdin goes to the peer and the peer
-//! to stdout. When stdin ends, close_notify goes out (the write side is shut) and reading
-//! goes on until the peer closes. The exit status says how the connection ended: 0 after
+//! to stdout. When stdin ends, close_notify goes out (the write side is shut; not with
+//! `--ign-eof`) and reading goes on until the peer closes. The exit status says how the connection ended: 0 after
 //! the peer's close_notify, [`EXIT_FAILURE`] if it could not be set up (refused, handshake
 //! or certificate failure), [`EXIT_BROKEN`] if it broke afterwards (truncation: the peer
 //! closed without close_notify; a fatal alert; a reset).
@@ -49,6 +49,12 @@ pub struct ConnectArgs {
     /// How the connection is driven.
     #[arg(long, value_enum, default_value_t = Mode::Blocking)]
     mode: Mode,
+
+    /// Do not send close_notify when stdin ends: wait for the server to close. For
+    /// servers that stop answering once they see close_notify (sslfile's own refuse to
+    /// write after it), e.g. a request piped to an HTTP server.
+    #[arg(long)]
+    ign_eof: bool,
 
     #[command(flatten)]
     tls: TlsOptions,
@@ -113,6 +119,8 @@ pub struct Session {
     target: Target,
     server_name: String,
     insecure: bool,
+    /// Keep the write side open when stdin ends.
+    ign_eof: bool,
 }
 
 impl Session {
@@ -184,6 +192,7 @@ pub fn run(args: ConnectArgs) -> Result<(), Failure> {
             .unwrap_or_else(|| args.target.host.clone()),
         target: args.target,
         insecure: args.insecure,
+        ign_eof: args.ign_eof,
     };
     log::debug!(
         "connecting to {} as {} ({:?} mode)",

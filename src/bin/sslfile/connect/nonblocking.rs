@@ -62,7 +62,7 @@ pub fn run(session: &Session) -> Result<(), Failure> {
                 Err(e) => return Err(session.ended(&e, false)),
             }
         }
-        if announced && !stdin_open && to_send.is_empty() && !write_shut {
+        if announced && !stdin_open && to_send.is_empty() && !write_shut && !session.ign_eof {
             log::debug!("stdin ended: sending close_notify");
             tls.shutdown(Shutdown::Write)
                 .map_err(|e| session.ended(&e.into(), false))?;
