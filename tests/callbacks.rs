@@ -576,3 +576,38 @@ fn a_file_whose_plaintext_waits_stops_reading_and_the_writer_is_pushed_back() {
     backend.stop();
     runner.join().unwrap();
 }
+
+/// SPEC §2: a handshake failure is reported to the close callback "whenever and however the
+/// callbacks were installed" — here only after the failure was already known.
+#[test]
+fn a_close_callback_installed_after_the_handshake_failed_still_gets_the_failure() {
+    let setup = Setup::new();
+    let backend = Backend::new().unwrap();
+    let runner = run_in_thread(&backend);
+    let (c, s) = raw_pair(Transport::SocketPair);
+    let server_ctx = setup.server_ctx.clone();
+    let server = thread::spawn(move || SslFile::server(s, &server_ctx).map(|_| ()));
+    let client = SslFile::new(c, &setup.client_ctx);
+    client.set_backend(&backend);
+    let _ = client.connect("wrong.test");
+    // Drive the nonblocking handshake until its failure is known.
+    let err = eventually(|| match (&client).read(&mut [0u8; 8]) {
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => None,
+        other => Some(other),
+    })
+    .unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+    let (tx, rx) = mpsc::channel();
+    client.set_close_callback(Some(Arc::new(move |_f: &SslFile, e: Option<io::Error>| {
+        tx.send(e.map(|e| e.kind())).unwrap();
+    })));
+    drop(client);
+    assert_eq!(
+        rx.recv_timeout(common::TIMEOUT).unwrap(),
+        Some(io::ErrorKind::ConnectionAborted)
+    );
+    assert!(server.join().unwrap().is_err());
+    eventually(|| (backend.watch_count() == 0).then_some(()));
+    backend.stop();
+    runner.join().unwrap();
+}
