@@ -611,3 +611,80 @@ fn a_close_callback_installed_after_the_handshake_failed_still_gets_the_failure(
     backend.stop();
     runner.join().unwrap();
 }
+
+/// SPEC §5: the mode can be switched at any time mid-connection without losing or
+/// reordering a byte — callback mode (the backend run on this thread), blocking reads,
+/// nonblocking reads, and back, while the peer streams 4 MiB.
+#[test]
+fn switching_between_callback_blocking_and_nonblocking_mid_transfer_keeps_every_byte() {
+    const LEN: usize = 4 << 20;
+    let setup = Setup::new();
+    for transport in TRANSPORTS {
+        let backend = Backend::new().unwrap();
+        let (client, server) = setup.connect(transport);
+        let data = common::random_bytes(LEN, 41);
+        let sender = {
+            let data = data.clone();
+            thread::spawn(move || {
+                for chunk in data.chunks(3000) {
+                    (&server).write_all(chunk).unwrap();
+                }
+                server.close().unwrap();
+            })
+        };
+        client.set_backend(&backend);
+        let got = Arc::new(Mutex::new(Vec::with_capacity(LEN)));
+        let mut phase = 0;
+        let mut buf = vec![0u8; 5000];
+        while got.lock().unwrap().len() < LEN {
+            let target = (got.lock().unwrap().len() + 200_000).min(LEN);
+            match phase % 3 {
+                0 => {
+                    let g = got.clone();
+                    client.set_nonblocking_callbacks(
+                        Some(Arc::new(move |_f: &SslFile, d: &[u8]| {
+                            g.lock().unwrap().extend_from_slice(d)
+                        })),
+                        None,
+                        None,
+                    );
+                    while got.lock().unwrap().len() < target {
+                        backend.run_once(Some(Duration::from_millis(100))).unwrap();
+                    }
+                }
+                1 => {
+                    client.set_blocking();
+                    while got.lock().unwrap().len() < target {
+                        let n = (&client).read(&mut buf).unwrap();
+                        got.lock().unwrap().extend_from_slice(&buf[..n]);
+                    }
+                }
+                _ => {
+                    client.set_nonblocking();
+                    while got.lock().unwrap().len() < target {
+                        match (&client).read(&mut buf) {
+                            Ok(n) => got.lock().unwrap().extend_from_slice(&buf[..n]),
+                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                                thread::sleep(Duration::from_micros(100))
+                            }
+                            Err(e) => panic!("{e}"),
+                        }
+                    }
+                }
+            }
+            phase += 1;
+        }
+        client.set_blocking();
+        assert_eq!(
+            (&client).read(&mut buf).unwrap(),
+            0,
+            "{transport:?}: close_notify"
+        );
+        sender.join().unwrap();
+        assert!(phase >= 6, "{transport:?}: only {phase} phases");
+        assert!(
+            *got.lock().unwrap() == data,
+            "{transport:?}: lost or reordered"
+        );
+    }
+}
