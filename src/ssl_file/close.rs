@@ -127,6 +127,8 @@ impl<S: Stream + 'static> SslFile<S> {
     /// call may be repeated), or the connection's error.
     pub fn close_clean(&self) -> Result<(), Error> {
         let result = self.close_clean_inner();
+        // Callback mode: what could not be sent now (close_notify) goes when writable.
+        self.shared.rearm_if_watching();
         self.shared.record(result)
     }
 
@@ -187,6 +189,8 @@ impl<S: Stream + 'static> SslFile<S> {
             }
             Ok(())
         })();
+        // Callback mode: a close_notify that did not fit now goes when writable.
+        self.shared.rearm_if_watching();
         self.shared.record(result)
     }
 
@@ -283,6 +287,7 @@ impl<S: Stream + 'static> SslFile<S> {
                 other => other,
             }
         })();
+        self.shared.rearm_if_watching();
         self.shared.record(result)
     }
 }

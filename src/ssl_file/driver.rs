@@ -276,7 +276,14 @@ impl<S: Stream + 'static> Shared<S> {
             if let Some(err) = engine.error() {
                 return Err(err.clone());
             }
-            if !engine.is_handshaking() && (!engine.wants_write() || engine.write_failed()) {
+            if !engine.is_handshaking() {
+                // Complete. Output the transport did not take yet (a client's Finished, a
+                // server's session tickets) leaves with the next operation: waiting for it
+                // here deadlocks with a peer that waits for us to read, which our unread
+                // plaintext forbids (found over one-byte transport buffers).
+                if blocking && progress && engine.wants_write() {
+                    continue;
+                }
                 return Ok(());
             }
             if let Some(err) = engine.write_error() {
@@ -425,19 +432,28 @@ impl<S: Stream + 'static> Shared<S> {
     }
 
     /// Pushes pending ciphertext: blocking until it is all out, or nonblocking once.
+    ///
+    /// While the handshake runs, plaintext written so far waits inside rustls until it
+    /// completes: a flush drives the handshake too (reading), and is not done before it.
     pub(super) fn flush(&self, blocking: Option<bool>) -> Result<(), Error> {
         let mut st = self.lock();
         let blocking = blocking.unwrap_or(st.blocking);
         let deadline = st.deadline();
         loop {
-            let progress = self.step(&mut st, false);
+            let handshaking = st.engine.as_ref().is_some_and(Engine::is_handshaking);
+            let may_read = handshaking && Self::may_read(&st);
+            let progress = self.step(&mut st, may_read);
             let Some(engine) = st.engine.as_mut() else {
                 return Ok(());
             };
             if let Some(err) = engine.write_error() {
                 return Err(err.clone());
             }
-            if !engine.wants_write() {
+            if engine.is_handshaking() {
+                if let Some(err) = engine.error() {
+                    return Err(err.clone());
+                }
+            } else if !engine.wants_write() {
                 return Ok(());
             }
             if progress {
@@ -446,7 +462,12 @@ impl<S: Stream + 'static> Shared<S> {
             if !blocking {
                 return Err(would_block());
             }
-            st = self.wait(st, Interest::WRITE, deadline)?;
+            let want = if engine.is_handshaking() {
+                engine_interest(engine)
+            } else {
+                Interest::WRITE
+            };
+            st = self.wait(st, want, deadline)?;
         }
     }
 }

@@ -2,6 +2,8 @@
 //!
 //! * [`certs`]: an in-memory test PKI (CA + leaf certificates) built with rcgen.
 //! * [`openssl`]: child-process wrappers around `openssl s_server` / `s_client`.
+//! * [`faulty`]: a fault-injecting in-memory transport; [`outcome`]: the checks fault tests
+//!   make on a transfer.
 //! * small helpers here: deterministic random data, free ports, bounded waits.
 //!
 //! Every test binary uses only a subset of these helpers, hence the
@@ -9,7 +11,9 @@
 #![allow(dead_code)]
 
 pub mod certs;
+pub mod faulty;
 pub mod openssl;
+pub mod outcome;
 pub mod pair;
 pub mod relay;
 
@@ -101,4 +105,13 @@ pub fn connect_local(port: u16) -> io::Result<TcpStream> {
     stream.set_read_timeout(Some(TIMEOUT))?;
     stream.set_write_timeout(Some(TIMEOUT))?;
     Ok(stream)
+}
+
+/// The number of cases a property test runs: `default`, or `SSLFILE_PROPTEST_CASES` if set
+/// (a quick local run, or a long one).
+pub fn proptest_cases(default: u32) -> u32 {
+    std::env::var("SSLFILE_PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
