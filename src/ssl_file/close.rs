@@ -93,6 +93,7 @@ impl<S: Stream + 'static> SslFile<S> {
     }
 
     fn close_transport(&self) -> Result<(), Error> {
+        self.shared.disarm_timer();
         // Closing the transport ends its watch too: the backend lets go of the file.
         self.shared.lock_dispatch().watching = false;
         self.shared
@@ -385,6 +386,8 @@ impl<S: Stream + 'static> Drop for Shared<S> {
     /// the transport, unless `close` or `into_stream` already dealt with it.
     fn drop(&mut self) {
         super::driver::LIVE_FILES.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        // A pending timeout call_out holds the file weakly; gone with it.
+        self.disarm_timer();
         if self.transport.is_none() {
             return;
         }

@@ -51,6 +51,8 @@ pub(super) struct State {
     /// An alert callback is installed: a peer that is not TLS gets no alert from us.
     pub(super) plaintext_fallback: bool,
     pub(super) last_error: Option<Error>,
+    /// Handshake and idle timeouts (see `timeouts`).
+    pub(super) protection: super::timeouts::Protection,
     read_poller: bool,
     write_poller: bool,
     waiters: usize,
@@ -70,6 +72,7 @@ impl State {
             linger_zero: false,
             plaintext_fallback: false,
             last_error: None,
+            protection: Default::default(),
             read_poller: false,
             write_poller: false,
             waiters: 0,
@@ -150,6 +153,12 @@ impl<S: Stream + 'static> Shared<S> {
     /// once and flush what that produced (handshake replies, alerts, close_notify).
     /// Returns true if anything happened. Wakes waiting threads when it did.
     pub(super) fn step(&self, st: &mut State, may_read: bool) -> bool {
+        let now = st.protection.is_set().then(Instant::now);
+        if let Some(now) = now {
+            if st.enforce_timeouts(now) && st.waiters > 0 {
+                self.changed.notify_all();
+            }
+        }
         let Some(engine) = st.engine.as_mut() else {
             return false;
         };
@@ -166,6 +175,9 @@ impl<S: Stream + 'static> Shared<S> {
                     progress = true;
                 }
             }
+        }
+        if let (Some(now), true) = (now, progress) {
+            st.protection.activity(now);
         }
         if progress && st.waiters > 0 {
             self.changed.notify_all();
@@ -210,6 +222,21 @@ impl<S: Stream + 'static> Shared<S> {
         want: Interest,
         deadline: Option<Instant>,
     ) -> Result<MutexGuard<'a, State>, Error> {
+        // A protecting timeout (handshake, idle) may end the connection first: wake then.
+        let handshaking = st.engine.as_ref().is_some_and(Engine::is_handshaking);
+        let protect = st.protection.deadline(handshaking);
+        let user_deadline = deadline;
+        let deadline = super::timeouts::earliest(deadline, protect);
+        // Past the user's deadline: `TimedOut`; past a protecting one: the connection ends
+        // (the caller's next step reports it).
+        let timed_out = |mut st: MutexGuard<'a, State>| {
+            let now = Instant::now();
+            if user_deadline.is_some_and(|d| now >= d) {
+                return Err(Error::TimedOut);
+            }
+            st.enforce_timeouts(now);
+            Ok(st)
+        };
         let poll_read = want.is_readable() && !st.read_poller;
         let poll_write = want.is_writable() && !st.write_poller;
         if let Some(interest) = Interest::from_flags(poll_read, poll_write) {
@@ -226,7 +253,7 @@ impl<S: Stream + 'static> Shared<S> {
             }
             return match result {
                 Ok(()) => Ok(st),
-                Err(e) if e.kind() == io::ErrorKind::TimedOut => Err(Error::TimedOut),
+                Err(e) if e.kind() == io::ErrorKind::TimedOut => timed_out(st),
                 Err(_) if st.phase == Phase::Closed => Err(Error::Closed),
                 Err(e) => {
                     if let Some(engine) = st.engine.as_mut() {
@@ -244,7 +271,7 @@ impl<S: Stream + 'static> Shared<S> {
                 let left = deadline.saturating_duration_since(Instant::now());
                 if left.is_zero() {
                     st.waiters -= 1;
-                    return Err(Error::TimedOut);
+                    return timed_out(st);
                 }
                 self.changed
                     .wait_timeout(st, left)
