@@ -634,9 +634,11 @@ impl Stream for Faulty {
             return Err(err(io::ErrorKind::WouldBlock, "nothing to read"));
         }
         let n = limit.min(incoming.buf.len());
-        for (dst, src) in buf[..n].iter_mut().zip(incoming.buf.drain(..n)) {
-            *dst = src;
-        }
+        let (front, back) = incoming.buf.as_slices();
+        let k = n.min(front.len());
+        buf[..k].copy_from_slice(&front[..k]);
+        buf[k..n].copy_from_slice(&back[..n - k]);
+        incoming.buf.drain(..n);
         incoming.delivered += n as u64;
         self.changed(st);
         Ok(n)
