@@ -102,8 +102,16 @@ impl Engine {
     // ----- input -------------------------------------------------------------------------
 
     /// True if the driver should read ciphertext from the transport now.
+    ///
+    /// rustls does not ask for input during the handshake while it has output to send.
+    /// Over a transport whose buffers cannot hold a handshake flight, both peers would then
+    /// wait for each other to read: we read anyway (the handshake buffers are bounded by
+    /// rustls; plaintext backpressure is unaffected, there is none before the handshake).
     pub(crate) fn wants_read(&self) -> bool {
-        self.error.is_none() && !self.transport_eof && self.conn.wants_read()
+        self.error.is_none()
+            && !self.transport_eof
+            && (self.conn.wants_read()
+                || (self.conn.is_handshaking() && self.conn.wants_write() && !self.peer_closed))
     }
 
     /// Reads ciphertext once from `rd` and processes it. Returns the bytes read (0 at the

@@ -20,6 +20,11 @@ pub type PortCallback = Arc<dyn Fn(SslFile) + Send + Sync + 'static>;
 
 /// A listening socket producing [`SslFile`] servers.
 ///
+/// Its connections get a handshake timeout (30 s unless changed with
+/// [`set_handshake_timeout`](Self::set_handshake_timeout)) and, if set, an idle timeout
+/// ([`set_idle_timeout`](Self::set_idle_timeout)): clients that stall cannot exhaust the
+/// server.
+///
 /// # Examples
 ///
 /// ```
@@ -55,6 +60,14 @@ struct PortInner {
     listener: Arc<TcpListener>,
     ctx: Context,
     timeout: Mutex<Option<Duration>>,
+    protection: Mutex<Protection>,
+}
+
+/// The timeouts a port gives the connections it accepts.
+#[derive(Clone, Copy)]
+struct Protection {
+    handshake: Option<Duration>,
+    idle: Option<Duration>,
 }
 
 impl std::fmt::Debug for Port {
@@ -66,6 +79,10 @@ impl std::fmt::Debug for Port {
 }
 
 impl Port {
+    /// The handshake timeout of a new port: a client has this long to complete its TLS
+    /// handshake (see [`set_handshake_timeout`](Self::set_handshake_timeout)).
+    pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+
     /// Listens on `addr` (e.g. `"127.0.0.1:8443"`; port 0 picks a free one) for TLS
     /// clients served with `ctx`.
     pub fn bind(addr: impl ToSocketAddrs, ctx: &Context) -> io::Result<Port> {
@@ -76,6 +93,10 @@ impl Port {
                 listener: Arc::new(listener),
                 ctx: ctx.clone(),
                 timeout: Mutex::new(None),
+                protection: Mutex::new(Protection {
+                    handshake: Some(Port::DEFAULT_HANDSHAKE_TIMEOUT),
+                    idle: None,
+                }),
             }),
             watch: Mutex::new(None),
         })
@@ -90,6 +111,45 @@ impl Port {
     /// returns: a client that stalls its handshake cannot hold `accept` forever.
     pub fn set_timeout(&self, timeout: Option<Duration>) {
         *self.inner.timeout.lock().unwrap_or_else(|e| e.into_inner()) = timeout;
+    }
+
+    /// Bounds the TLS handshake of every connection the port accepts, in [`accept`] and in
+    /// [`listen`]: a client that has not completed it after `timeout` is disconnected
+    /// (its connection fails with `TimedOut`). This is what keeps clients that open
+    /// connections and send their ClientHello a byte at a time (slowloris) from exhausting
+    /// a server. Default: [`DEFAULT_HANDSHAKE_TIMEOUT`](Self::DEFAULT_HANDSHAKE_TIMEOUT);
+    /// `None`: no limit. Connections already accepted keep theirs.
+    ///
+    /// [`accept`]: Self::accept
+    /// [`listen`]: Self::listen
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let ctx = sslfile::Context::builder().build()?;
+    /// let port = sslfile::Port::bind("127.0.0.1:0", &ctx)?;
+    /// assert_eq!(port.handshake_timeout(), Some(sslfile::Port::DEFAULT_HANDSHAKE_TIMEOUT));
+    /// port.set_handshake_timeout(Some(Duration::from_secs(5)));
+    /// port.set_idle_timeout(Some(Duration::from_secs(120)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn set_handshake_timeout(&self, timeout: Option<Duration>) {
+        self.inner.protection().handshake = timeout;
+    }
+
+    /// The timeout set by [`set_handshake_timeout`](Self::set_handshake_timeout).
+    pub fn handshake_timeout(&self) -> Option<Duration> {
+        self.inner.protection().handshake
+    }
+
+    /// Gives every connection the port accepts this idle timeout: one on which no byte
+    /// moves for `timeout` is ended (see [`SslFile::set_idle_timeout`]). Default: `None`.
+    pub fn set_idle_timeout(&self, timeout: Option<Duration>) {
+        self.inner.protection().idle = timeout;
+    }
+
+    /// The timeout set by [`set_idle_timeout`](Self::set_idle_timeout).
+    pub fn idle_timeout(&self) -> Option<Duration> {
+        self.inner.protection().idle
     }
 
     /// Waits for a client and completes the TLS handshake with it (blocking). The
@@ -113,6 +173,7 @@ impl Port {
         let file = SslFile::new(File::try_from(socket)?, &self.inner.ctx);
         file.set_blocking();
         file.set_timeout(timeout);
+        self.inner.protect(&file);
         file.accept()?;
         Ok(file)
     }
@@ -152,6 +213,17 @@ impl Port {
 }
 
 impl PortInner {
+    fn protection(&self) -> std::sync::MutexGuard<'_, Protection> {
+        self.protection.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Gives a new connection the port's timeouts.
+    fn protect(&self, file: &SslFile) {
+        let protection = *self.protection();
+        file.set_handshake_timeout(protection.handshake);
+        file.set_idle_timeout(protection.idle);
+    }
+
     /// The listener is readable: take the waiting clients (a bounded number per round).
     fn accept_ready(&self, backend: &Backend, on_accept: &PortCallback) {
         for _ in 0..64 {
@@ -164,6 +236,7 @@ impl PortInner {
             };
             let conn = SslFile::new(file, &self.ctx);
             conn.set_backend(backend);
+            self.protect(&conn);
             let on_accept = on_accept.clone();
             conn.set_accept_callback(Some(Arc::new(move |f: &SslFile| on_accept(f.handle()))));
             // Nonblocking: the handshake runs in the backend; a failure ends the file.

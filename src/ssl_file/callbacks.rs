@@ -395,6 +395,16 @@ impl<S: Stream + 'static> Shared<S> {
                 }
             });
         }
+        // Handshake and idle timeouts are watched while the backend watches the file.
+        let timer_backend = {
+            let d = self.lock_dispatch();
+            d.watching.then(|| d.backend.clone())
+        };
+        let timer_backend = timer_backend.map(|b| {
+            b.or_else(|| self.transport().backend())
+                .unwrap_or_else(Backend::default_backend)
+        });
+        self.arm_timer(timer_backend.as_ref());
     }
 
     /// After a user operation: keep the watch's interest current if callbacks are active.

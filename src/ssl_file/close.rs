@@ -95,6 +95,7 @@ impl<S: Stream + 'static> SslFile<S> {
     }
 
     fn close_transport(&self) -> Result<(), Error> {
+        self.shared.disarm_timer();
         // Closing the transport ends its watch too: the backend lets go of the file.
         self.shared.lock_dispatch().watching = false;
         self.shared
@@ -143,6 +144,8 @@ impl<S: Stream + 'static> SslFile<S> {
     /// call may be repeated), or the connection's error.
     pub fn close_clean(&self) -> Result<(), Error> {
         let result = self.close_clean_inner();
+        // Callback mode: what could not be sent now (close_notify) goes when writable.
+        self.shared.rearm_if_watching();
         self.shared.record(result)
     }
 
@@ -203,6 +206,8 @@ impl<S: Stream + 'static> SslFile<S> {
             }
             Ok(())
         })();
+        // Callback mode: a close_notify that did not fit now goes when writable.
+        self.shared.rearm_if_watching();
         self.shared.record(result)
     }
 
@@ -299,6 +304,7 @@ impl<S: Stream + 'static> SslFile<S> {
                 other => other,
             }
         })();
+        self.shared.rearm_if_watching();
         self.shared.record(result)
     }
 }
@@ -396,6 +402,8 @@ impl<S: Stream + 'static> Drop for Shared<S> {
     /// the transport, unless `close` or `into_stream` already dealt with it.
     fn drop(&mut self) {
         super::driver::LIVE_FILES.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        // A pending timeout call_out holds the file weakly; gone with it.
+        self.disarm_timer();
         if self.transport.is_none() {
             return;
         }

@@ -54,6 +54,8 @@ pub(super) struct State {
     /// An alert callback is installed: a peer that is not TLS gets no alert from us.
     pub(super) plaintext_fallback: bool,
     pub(super) last_error: Option<Error>,
+    /// Handshake and idle timeouts (see `timeouts`).
+    pub(super) protection: super::timeouts::Protection,
     read_poller: bool,
     write_poller: bool,
     waiters: usize,
@@ -74,6 +76,7 @@ impl State {
             draining: None,
             plaintext_fallback: false,
             last_error: None,
+            protection: Default::default(),
             read_poller: false,
             write_poller: false,
             waiters: 0,
@@ -154,6 +157,12 @@ impl<S: Stream + 'static> Shared<S> {
     /// once and flush what that produced (handshake replies, alerts, close_notify).
     /// Returns true if anything happened. Wakes waiting threads when it did.
     pub(super) fn step(&self, st: &mut State, may_read: bool) -> bool {
+        let now = st.protection.is_set().then(Instant::now);
+        if let Some(now) = now {
+            if st.enforce_timeouts(now) && st.waiters > 0 {
+                self.changed.notify_all();
+            }
+        }
         let Some(engine) = st.engine.as_mut() else {
             return false;
         };
@@ -170,6 +179,9 @@ impl<S: Stream + 'static> Shared<S> {
                     progress = true;
                 }
             }
+        }
+        if let (Some(now), true) = (now, progress) {
+            st.protection.activity(now);
         }
         if progress && st.waiters > 0 {
             self.changed.notify_all();
@@ -223,6 +235,21 @@ impl<S: Stream + 'static> Shared<S> {
         want: Interest,
         deadline: Option<Instant>,
     ) -> Result<MutexGuard<'a, State>, Error> {
+        // A protecting timeout (handshake, idle) may end the connection first: wake then.
+        let handshaking = st.engine.as_ref().is_some_and(Engine::is_handshaking);
+        let protect = st.protection.deadline(handshaking);
+        let user_deadline = deadline;
+        let deadline = super::timeouts::earliest(deadline, protect);
+        // Past the user's deadline: `TimedOut`; past a protecting one: the connection ends
+        // (the caller's next step reports it).
+        let timed_out = |mut st: MutexGuard<'a, State>| {
+            let now = Instant::now();
+            if user_deadline.is_some_and(|d| now >= d) {
+                return Err(Error::TimedOut);
+            }
+            st.enforce_timeouts(now);
+            Ok(st)
+        };
         let poll_read = want.is_readable() && !st.read_poller;
         let poll_write = want.is_writable() && !st.write_poller;
         if let Some(interest) = Interest::from_flags(poll_read, poll_write) {
@@ -239,7 +266,7 @@ impl<S: Stream + 'static> Shared<S> {
             }
             return match result {
                 Ok(()) => Ok(st),
-                Err(e) if e.kind() == io::ErrorKind::TimedOut => Err(Error::TimedOut),
+                Err(e) if e.kind() == io::ErrorKind::TimedOut => timed_out(st),
                 Err(_) if st.phase == Phase::Closed => Err(Error::Closed),
                 Err(e) => {
                     if let Some(engine) = st.engine.as_mut() {
@@ -257,7 +284,7 @@ impl<S: Stream + 'static> Shared<S> {
                 let left = deadline.saturating_duration_since(Instant::now());
                 if left.is_zero() {
                     st.waiters -= 1;
-                    return Err(Error::TimedOut);
+                    return timed_out(st);
                 }
                 self.changed
                     .wait_timeout(st, left)
@@ -289,7 +316,14 @@ impl<S: Stream + 'static> Shared<S> {
             if let Some(err) = engine.error() {
                 return Err(err.clone());
             }
-            if !engine.is_handshaking() && (!engine.wants_write() || engine.write_failed()) {
+            if !engine.is_handshaking() {
+                // Complete. Output the transport did not take yet (a client's Finished, a
+                // server's session tickets) leaves with the next operation: waiting for it
+                // here deadlocks with a peer that waits for us to read, which our unread
+                // plaintext forbids (found over one-byte transport buffers).
+                if blocking && progress && engine.wants_write() {
+                    continue;
+                }
                 return Ok(());
             }
             if let Some(err) = engine.write_error() {
@@ -446,29 +480,43 @@ impl<S: Stream + 'static> Shared<S> {
     }
 
     /// Pushes pending ciphertext: blocking until it is all out, or nonblocking once.
+    ///
+    /// While the handshake runs, plaintext written so far waits inside rustls until it
+    /// completes: a flush drives the handshake too (reading), and is not done before it.
     pub(super) fn flush(&self, blocking: Option<bool>) -> Result<(), Error> {
         let mut st = self.lock();
         let blocking = blocking.unwrap_or(st.blocking);
         let deadline = st.deadline();
         loop {
-            let progress = self.step(&mut st, false);
+            let handshaking = st.engine.as_ref().is_some_and(Engine::is_handshaking);
+            let may_read = handshaking && Self::may_read(&st);
+            let progress = self.step(&mut st, may_read);
             let Some(engine) = st.engine.as_mut() else {
                 return Ok(());
             };
             if let Some(err) = engine.write_error() {
                 return Err(err.clone());
             }
-            if !engine.wants_write() {
-                if self.transport_flushed()? {
-                    return Ok(());
+            if engine.is_handshaking() {
+                if let Some(err) = engine.error() {
+                    return Err(err.clone());
                 }
-            } else if progress {
+            } else if !engine.wants_write() && self.transport_flushed()? {
+                // Nothing left here, nor in a TLS layer below.
+                return Ok(());
+            }
+            if progress {
                 continue;
             }
             if !blocking {
                 return Err(would_block());
             }
-            st = self.wait(st, Interest::WRITE, deadline)?;
+            let want = if engine.is_handshaking() {
+                engine_interest(engine)
+            } else {
+                Interest::WRITE
+            };
+            st = self.wait(st, want, deadline)?;
         }
     }
 }

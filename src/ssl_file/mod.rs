@@ -4,6 +4,7 @@ mod callbacks;
 mod close;
 mod driver;
 mod stacking;
+mod timeouts;
 
 use std::io::{self, IoSlice, Read, Write};
 use std::net::IpAddr;
@@ -267,6 +268,7 @@ impl<S: Stream + 'static> SslFile<S> {
                 let mut engine = make(&st)?;
                 engine.set_quiet_if_not_tls(st.plaintext_fallback);
                 st.engine = Some(engine);
+                st.protection.handshake_started(std::time::Instant::now());
             }
             // Callbacks installed before the handshake: the backend drives it from now on.
             self.shared.rearm();

@@ -3,6 +3,8 @@
 //! * [`certs`]: an in-memory test PKI (CA + leaf certificates) built with rcgen.
 //! * [`openssl`]: child-process wrappers around `openssl s_server` / `s_client`.
 //! * `cli`: the `sslfile` binary (`serve`, `connect`) as a child process.
+//! * [`faulty`]: a fault-injecting in-memory transport; [`outcome`]: the checks fault tests
+//!   make on a transfer.
 //! * small helpers here: deterministic random data, free ports, bounded waits.
 //!
 //! Every test binary uses only a subset of these helpers, hence the
@@ -12,7 +14,9 @@
 pub mod certs;
 #[cfg(feature = "cli")]
 pub mod cli;
+pub mod faulty;
 pub mod openssl;
+pub mod outcome;
 pub mod pair;
 pub mod relay;
 
@@ -104,4 +108,13 @@ pub fn connect_local(port: u16) -> io::Result<TcpStream> {
     stream.set_read_timeout(Some(TIMEOUT))?;
     stream.set_write_timeout(Some(TIMEOUT))?;
     Ok(stream)
+}
+
+/// The number of cases a property test runs: `default`, or `SSLFILE_PROPTEST_CASES` if set
+/// (a quick local run, or a long one).
+pub fn proptest_cases(default: u32) -> u32 {
+    std::env::var("SSLFILE_PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }

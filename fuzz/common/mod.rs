@@ -1,0 +1,77 @@
+//! What the fuzz targets share: the contexts (one self-signed certificate, made once per
+//! process) and the fault-injecting transport of the integration tests.
+
+#![allow(dead_code)]
+
+#[path = "../../tests/common/faulty.rs"]
+pub mod faulty;
+
+use std::io::{self, Read};
+use std::sync::OnceLock;
+
+use sslfile::{Context, SslFile, Stream, TlsVersion};
+
+/// A server context, and client contexts (TLS 1.2–1.3, TLS 1.2 only) that trust it.
+pub struct Contexts {
+    pub server: Context,
+    pub client: Context,
+    pub client_tls12: Context,
+}
+
+impl Contexts {
+    pub fn client(&self, tls12: bool) -> &Context {
+        if tls12 {
+            &self.client_tls12
+        } else {
+            &self.client
+        }
+    }
+}
+
+pub fn contexts() -> &'static Contexts {
+    static CONTEXTS: OnceLock<Contexts> = OnceLock::new();
+    CONTEXTS.get_or_init(|| {
+        let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+        let (cert_pem, key_pem) = (cert.cert.pem(), cert.key_pair.serialize_pem());
+        let server = Context::builder()
+            .certificate_chain_pem(cert_pem.as_bytes(), key_pem.as_bytes())
+            .unwrap()
+            .build()
+            .unwrap();
+        let client = Context::builder()
+            .trust_pem(cert_pem.as_bytes())
+            .unwrap()
+            .build()
+            .unwrap();
+        let client_tls12 = Context::builder()
+            .trust_pem(cert_pem.as_bytes())
+            .unwrap()
+            .versions(TlsVersion::Tls1_2, TlsVersion::Tls1_2)
+            .unwrap()
+            .build()
+            .unwrap();
+        Contexts {
+            server,
+            client,
+            client_tls12,
+        }
+    })
+}
+
+/// A nonblocking read: `None` if it would block.
+pub fn try_read<S: Stream>(file: &SslFile<S>, buf: &mut [u8]) -> Option<io::Result<usize>> {
+    match (&*file).read(buf) {
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => None,
+        other => Some(other),
+    }
+}
+
+/// `got` must be a prefix of `sent`: nothing accepted that the peer did not send, in order.
+pub fn assert_prefix(got: &[u8], sent: &[u8], what: &str) {
+    assert!(
+        got.len() <= sent.len() && got == &sent[..got.len()],
+        "{what}: {} bytes received are not a prefix of the {} sent",
+        got.len(),
+        sent.len()
+    );
+}

@@ -1,0 +1,277 @@
+//! Regression tests for the bugs the fault-injection property tests and the fuzzers found,
+//! each named after the behaviour it pins, over the scripted transport and, where the bug
+//! can happen there too, over real sockets.
+
+mod common;
+
+use std::io::{self, Read, Write};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+use common::faulty::{Fault, Faults, Faulty, PairConfig};
+use common::pair::{raw_pair, Setup, TRANSPORTS};
+use common::TIMEOUT;
+use sslfile::{Backend, Callbacks, OpenState, SslFile, Stream};
+
+/// Calls `f` until it returns `Some`, running `backend` between calls; at most 100,000
+/// rounds (no sleeping: everything here is in memory).
+fn pump<T>(backend: &Backend, mut f: impl FnMut() -> Option<T>) -> T {
+    for _ in 0..100_000 {
+        if let Some(v) = f() {
+            return v;
+        }
+        backend.run_once(Some(Duration::ZERO)).unwrap();
+    }
+    panic!("no progress after 100,000 rounds");
+}
+
+/// A nonblocking read: `Some(result)` unless it would block.
+fn try_read<S: Stream>(file: &SslFile<S>, buf: &mut [u8]) -> Option<io::Result<usize>> {
+    match (&*file).read(buf) {
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => None,
+        other => Some(other),
+    }
+}
+
+/// Found by `faults_pumped`: rustls does not ask for input during the handshake while it
+/// has output queued, so over buffers smaller than a handshake flight both peers waited
+/// for the other to read.
+#[test]
+fn a_handshake_over_one_byte_buffers_does_not_deadlock() {
+    let setup = Setup::new();
+    // Pumped, nonblocking.
+    let (c, s) = Faulty::pair_with(PairConfig {
+        capacity: 1,
+        ..PairConfig::default()
+    });
+    let backend = Backend::new().unwrap();
+    let client = SslFile::new(c, &setup.client_ctx);
+    let server = SslFile::new(s, &setup.server_ctx);
+    client.connect("localhost").unwrap();
+    server.accept().unwrap();
+    (&client)
+        .write_all(b"ping")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut got = Vec::new();
+    pump(&backend, || {
+        let _ = client.flush();
+        let mut buf = [0u8; 16];
+        if let Some(n) = try_read(&server, &mut buf) {
+            got.extend_from_slice(&buf[..n.unwrap()]);
+        }
+        (got.len() == 4).then_some(())
+    });
+    assert_eq!(got, b"ping");
+
+    // Blocking, one thread per side.
+    let (c, s) = Faulty::pair_with(PairConfig {
+        capacity: 1,
+        ..PairConfig::default()
+    });
+    let server_ctx = setup.server_ctx.clone();
+    let server = thread::spawn(move || -> io::Result<Vec<u8>> {
+        let server = SslFile::new(s, &server_ctx);
+        server.set_blocking();
+        server.set_timeout(Some(TIMEOUT));
+        server.accept()?;
+        let mut got = Vec::new();
+        (&server).read_to_end(&mut got)?;
+        Ok(got)
+    });
+    let client = SslFile::new(c, &setup.client_ctx);
+    client.set_blocking();
+    client.set_timeout(Some(TIMEOUT));
+    client
+        .connect("localhost")
+        .expect("handshake over 1-byte buffers");
+    (&client).write_all(b"ping").unwrap();
+    client.close().unwrap();
+    assert_eq!(server.join().unwrap().unwrap(), b"ping");
+}
+
+/// Found by `faults_pumped`: data written (nonblocking) before the handshake completed
+/// waits inside rustls; `flush` returned `Ok` at once, and a user who then closed the
+/// transport lost it. A flush now drives the handshake and returns once the data is out.
+#[test]
+fn flush_during_the_handshake_waits_for_it_and_sends_the_written_data() {
+    let setup = Setup::new();
+    for transport in TRANSPORTS {
+        let (c, s) = raw_pair(transport);
+        let server_ctx = setup.server_ctx.clone();
+        let server = thread::spawn(move || -> (Vec<u8>, io::ErrorKind) {
+            let server = SslFile::new(s, &server_ctx);
+            server.set_blocking();
+            server.set_timeout(Some(TIMEOUT));
+            server.accept().unwrap();
+            let mut got = Vec::new();
+            let end = (&server).read_to_end(&mut got).unwrap_err();
+            (got, end.kind())
+        });
+        let client = SslFile::new(c, &setup.client_ctx);
+        client.connect("localhost").unwrap(); // nonblocking: the handshake has just begun
+        assert!(client.is_handshaking());
+        assert_eq!((&client).write(b"early data").unwrap(), 10);
+        client.set_blocking();
+        client.set_timeout(Some(TIMEOUT));
+        client.flush().unwrap();
+        assert!(
+            !client.is_handshaking(),
+            "{transport:?}: flush finished the handshake"
+        );
+        // Abrupt end, no close_notify: the data must already be on its way.
+        drop(client.into_stream().unwrap());
+        let (got, end) = server.join().unwrap();
+        assert_eq!(got, b"early data", "{transport:?}");
+        assert_eq!(end, io::ErrorKind::BrokenPipe, "{transport:?}: truncated");
+    }
+}
+
+/// A nonblocking flush during the handshake reports `WouldBlock` until it is complete
+/// and the data left, over the scripted transport.
+#[test]
+fn a_nonblocking_flush_during_the_handshake_would_block_until_the_data_left() {
+    let setup = Setup::new();
+    let (c, s) = Faulty::pair();
+    let probe = c.probe();
+    let client = SslFile::new(c, &setup.client_ctx);
+    let server = SslFile::new(s, &setup.server_ctx);
+    client.connect("localhost").unwrap();
+    assert_eq!((&client).write(b"early").unwrap(), 5);
+    // The server has not answered yet: the data waits for the handshake.
+    let err = client.flush().unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
+    server.accept().unwrap();
+    let backend = Backend::new().unwrap();
+    let mut buf = [0u8; 8];
+    let written_at_flush = pump(&backend, || {
+        let _ = try_read(&server, &mut buf);
+        client.flush().ok().map(|()| probe.bytes_written())
+    });
+    // The client's last record is the data: the server reads it.
+    let n = pump(&backend, || try_read(&server, &mut buf)).unwrap();
+    assert_eq!(&buf[..n], b"early");
+    assert_eq!(
+        probe.bytes_written(),
+        written_at_flush,
+        "nothing was left to send"
+    );
+}
+
+/// Shared state of a callback-mode peer in the tests below.
+#[derive(Default)]
+struct Seen {
+    data: Vec<u8>,
+    closed: Option<Option<io::ErrorKind>>,
+}
+
+fn callbacks(seen: &Arc<Mutex<Seen>>) -> Callbacks<Faulty> {
+    let (r, c) = (seen.clone(), seen.clone());
+    Callbacks {
+        read: Some(Arc::new(move |_f: &SslFile<Faulty>, d: &[u8]| {
+            r.lock().unwrap().data.extend_from_slice(d)
+        })),
+        close: Some(Arc::new(
+            move |_f: &SslFile<Faulty>, e: Option<io::Error>| {
+                c.lock().unwrap().closed = Some(e.map(|e| e.kind()))
+            },
+        )),
+        ..Callbacks::default()
+    }
+}
+
+/// A connected pair over the scripted transport: a nonblocking client and a server in
+/// callback mode on `backend`, handshake done.
+fn callback_server_pair(
+    setup: &Setup,
+    backend: &Backend,
+) -> (SslFile<Faulty>, SslFile<Faulty>, Arc<Mutex<Seen>>) {
+    let (c, s) = Faulty::pair();
+    let client = SslFile::new(c, &setup.client_ctx);
+    let server = SslFile::new(s, &setup.server_ctx);
+    server.set_backend(backend);
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    server.set_callbacks(callbacks(&seen));
+    client.connect("localhost").unwrap();
+    server.accept().unwrap();
+    (&client).write_all(b"hi").unwrap();
+    let mut buf = [0u8; 64];
+    pump(backend, || {
+        let _ = client.flush();
+        let _ = try_read(&client, &mut buf);
+        (seen.lock().unwrap().data == b"hi").then_some(())
+    });
+    (client, server, seen)
+}
+
+/// Found by `faults_pumped`: in callback mode, `shutdown(Write)`, `close_clean` and
+/// `renegotiate` did not tell the backend about the output they queued; a close_notify
+/// the transport did not take at once was never sent, and the peer waited forever.
+#[test]
+fn shutdown_write_in_callback_mode_sends_a_close_notify_the_transport_pushed_back() {
+    let setup = Setup::new();
+    let backend = Backend::new().unwrap();
+    let (client, server, seen) = callback_server_pair(&setup, &backend);
+    server.stream().set_faults([
+        Faults::None,
+        Faults::script([Fault::WouldBlock]),
+        Faults::None,
+    ]);
+    server.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut buf = [0u8; 8];
+    let end = pump(&backend, || try_read(&client, &mut buf));
+    assert_eq!(
+        end.unwrap(),
+        0,
+        "the client reads the server's close_notify"
+    );
+    // The client answered: the server's close callback reports a clean end.
+    pump(&backend, || seen.lock().unwrap().closed);
+    assert_eq!(seen.lock().unwrap().closed, Some(None));
+}
+
+#[test]
+fn close_clean_in_callback_mode_sends_a_close_notify_the_transport_pushed_back() {
+    let setup = Setup::new();
+    let backend = Backend::new().unwrap();
+    let (client, server, _seen) = callback_server_pair(&setup, &backend);
+    server.stream().set_faults([
+        Faults::None,
+        Faults::script([Fault::WouldBlock]),
+        Faults::None,
+    ]);
+    server.close_clean().unwrap();
+    // Only the backend and the client run now (is_open() would drive the close itself).
+    let mut buf = [0u8; 8];
+    let end = pump(&backend, || try_read(&client, &mut buf));
+    assert_eq!(end.unwrap(), 0);
+    pump(&backend, || {
+        (server.is_open() == OpenState::Closed).then_some(())
+    });
+    server.set_nonblocking();
+    assert!(server.into_stream().is_ok(), "the exchange completed");
+}
+
+#[test]
+fn a_key_update_in_callback_mode_is_sent_when_the_transport_pushed_back() {
+    let setup = Setup::new();
+    let backend = Backend::new().unwrap();
+    let (client, server, seen) = callback_server_pair(&setup, &backend);
+    let probe = server.stream().probe();
+    server.stream().set_faults([
+        Faults::None,
+        Faults::script([Fault::WouldBlock]),
+        Faults::None,
+    ]);
+    let before = probe.bytes_written();
+    server.renegotiate().unwrap();
+    pump(&backend, || (probe.bytes_written() > before).then_some(()));
+    // Both directions still work under the new keys.
+    (&client).write_all(b" there").unwrap();
+    pump(&backend, || {
+        let _ = client.flush();
+        let mut buf = [0u8; 8];
+        let _ = try_read(&client, &mut buf);
+        (seen.lock().unwrap().data == b"hi there").then_some(())
+    });
+}
