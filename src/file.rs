@@ -287,15 +287,19 @@ impl Stream for File {
                 _ => return Err(io::ErrorKind::NotConnected.into()),
             }
         };
-        let watch = backend.watch(source, None, on_ready)?;
-        let old = self
-            .inner
-            .watch
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .replace(watch);
+        // The slot stays locked until the new watch is in it: its callback may run on the
+        // backend thread at once (a hung-up socket is reported whatever the interest) and
+        // `unwatch` from there must find the watch, or the registration would outlive it.
+        let mut slot = self.inner.watch.lock().unwrap_or_else(|e| e.into_inner());
+        // The old registration goes first (one descriptor is registered once per poller);
+        // its callback is dropped only after the lock is released.
+        let old = slot.take().and_then(Watch::detach);
+        let result = backend.watch(source, None, on_ready).map(|watch| {
+            *slot = Some(watch);
+        });
+        drop(slot);
         drop(old);
-        Ok(())
+        result
     }
 
     fn set_interest(&self, interest: Option<Interest>) -> io::Result<()> {

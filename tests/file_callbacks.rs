@@ -122,3 +122,26 @@ fn set_blocking_clears_the_callbacks_and_blocking_reads_work_again() {
     backend.stop();
     runner.join().unwrap();
 }
+
+/// Regression: a watch whose callback runs at once on the backend thread (the peer already
+/// hung up, which is reported whatever the interest) and ends the watch from there, while
+/// the registering thread has not stored the watch yet, used to leave the registration
+/// behind. Many rounds, each must leave the backend empty.
+#[test]
+fn a_watch_ended_by_its_own_first_callback_leaves_nothing_registered() {
+    let backend = Backend::new().unwrap();
+    let runner = run_in_thread(&backend);
+    for round in 0..300 {
+        let (peer, file) = raw_pair(Transport::SocketPair);
+        drop(peer);
+        let (tx, rx) = mpsc::channel();
+        file.set_backend(&backend);
+        file.set_close_callback(Some(Arc::new(move |_f: &File, e: Option<io::Error>| {
+            let _ = tx.send(e.is_none());
+        })));
+        assert!(rx.recv_timeout(common::TIMEOUT).unwrap(), "round {round}");
+        eventually(|| (backend.watch_count() == 0).then_some(()));
+    }
+    backend.stop();
+    runner.join().unwrap();
+}

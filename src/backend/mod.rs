@@ -173,10 +173,10 @@ impl Backend {
         self.wake();
     }
 
-    /// Runs rounds until [`stop`](Self::stop) is called.
+    /// Runs rounds until [`stop`](Self::stop) is called. A `stop` that comes before `run`
+    /// starts is not lost: `run` then returns at once. Each `stop` ends one `run`.
     pub fn run(&self) -> io::Result<()> {
-        self.inner.stop.store(false, Ordering::SeqCst);
-        while !self.inner.stop.load(Ordering::SeqCst) {
+        while !self.inner.stop.swap(false, Ordering::SeqCst) {
             self.run_once(None)?;
         }
         Ok(())
@@ -327,6 +327,17 @@ mod tests {
             0
         );
         assert_eq!(hits.load(Ordering::SeqCst), 4);
+    }
+
+    #[test]
+    fn a_stop_before_run_is_not_lost() {
+        let backend = Backend::new().unwrap();
+        backend.stop();
+        backend.run().unwrap(); // returns at once
+                                // The stop was used up: the next run needs a stop of its own.
+        let stopper = backend.clone();
+        backend.call_out(Duration::from_millis(5), move || stopper.stop());
+        backend.run().unwrap();
     }
 
     #[test]

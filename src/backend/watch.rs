@@ -25,6 +25,7 @@ pub struct Watch {
     backend: Weak<Inner>,
     key: usize,
     source: Arc<dyn WatchSource>,
+    registered: bool,
 }
 
 impl Watch {
@@ -61,6 +62,7 @@ impl Watch {
             backend: Arc::downgrade(inner),
             key,
             source,
+            registered: true,
         })
     }
 
@@ -80,21 +82,32 @@ impl Watch {
     pub fn backend(&self) -> Option<super::Backend> {
         self.backend.upgrade().map(|inner| super::Backend { inner })
     }
+
+    /// Deregisters at once and hands the callback back, for the caller to drop once it
+    /// holds no lock (the callback may own the last reference to what holds the watch).
+    pub(crate) fn detach(mut self) -> Option<ReadyFn> {
+        self.deregister()
+    }
+
+    fn deregister(&mut self) -> Option<ReadyFn> {
+        if !std::mem::replace(&mut self.registered, false) {
+            return None;
+        }
+        let inner = self.backend.upgrade()?;
+        let _ = inner.poller.delete(self.source.as_fd());
+        let callback = inner
+            .sources
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .try_remove(self.key);
+        callback
+    }
 }
 
 impl Drop for Watch {
     fn drop(&mut self) {
-        if let Some(inner) = self.backend.upgrade() {
-            let _ = inner.poller.delete(self.source.as_fd());
-            let callback = inner
-                .sources
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .try_remove(self.key);
-            // The callback may own the last reference to what holds this watch: drop it
-            // with no lock held.
-            drop(callback);
-        }
+        // Dropped with no lock of the backend held.
+        drop(self.deregister());
     }
 }
 
