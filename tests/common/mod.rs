@@ -3,6 +3,7 @@
 //! * [`certs`]: an in-memory test PKI (CA + leaf certificates) built with rcgen.
 //! * [`openssl`]: child-process wrappers around `openssl s_server` / `s_client`.
 //! * `cli`: the `sslfile` binary (`serve`, `connect`) as a child process.
+//! * [`process`]: peer programs as child processes, and `/proc` readers for their sockets.
 //! * small helpers here: deterministic random data, free ports, bounded waits.
 //!
 //! Every test binary uses only a subset of these helpers, hence the
@@ -14,6 +15,7 @@ pub mod certs;
 pub mod cli;
 pub mod openssl;
 pub mod pair;
+pub mod process;
 pub mod relay;
 
 #[allow(unused_imports)]

@@ -1,0 +1,224 @@
+//! The matrix's table: each test function records its section; the whole table (every
+//! section recorded so far in this run, in a fixed order) is rewritten to
+//! `target/interop-matrix.md` after each section, and each section is printed to stdout
+//! (bypassing the test harness's capture, so that it shows in CI logs).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::sync::{Mutex, OnceLock};
+use std::time::Instant;
+
+use super::cells::{Cell, Peer, Role, PEERS, ROLES};
+use super::peers;
+use super::run::{Outcome, Status};
+
+/// The sections, in table order.
+pub const SECTIONS: [&str; 6] = [
+    "transfer, our client",
+    "transfer, our server",
+    "ALPN and SNI",
+    "client certificates",
+    "resumption",
+    "endings",
+];
+
+struct Recorded {
+    started: Instant,
+    sections: BTreeMap<usize, (Vec<Outcome>, f64)>,
+}
+
+fn recorded() -> &'static Mutex<Recorded> {
+    static RECORDED: OnceLock<Mutex<Recorded>> = OnceLock::new();
+    RECORDED.get_or_init(|| {
+        Mutex::new(Recorded {
+            started: Instant::now(),
+            sections: BTreeMap::new(),
+        })
+    })
+}
+
+/// Where the table goes: `target/interop-matrix.md`.
+pub fn table_path() -> PathBuf {
+    let tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    tmp.parent().unwrap_or(&tmp).join("interop-matrix.md")
+}
+
+/// Marks the start of the run (the total time counts from the first call).
+pub fn begin() {
+    let _ = recorded();
+}
+
+/// Records a finished section: prints it, rewrites the file. Returns the failures.
+pub fn record(section: &str, outcomes: Vec<Outcome>, seconds: f64) -> Vec<Outcome> {
+    let index = SECTIONS
+        .iter()
+        .position(|s| *s == section)
+        .expect("known section");
+    let failures: Vec<Outcome> = outcomes
+        .iter()
+        .filter(|o| o.status == Status::Fail)
+        .cloned()
+        .collect();
+    let text = section_table(section, &outcomes, seconds);
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "\n{text}");
+    let _ = stdout.flush();
+    drop(stdout);
+    let mut rec = recorded().lock().unwrap_or_else(|e| e.into_inner());
+    rec.sections.insert(index, (outcomes, seconds));
+    let document = document(&rec);
+    if let Err(e) = std::fs::write(table_path(), &document) {
+        eprintln!("cannot write {}: {e}", table_path().display());
+    }
+    if rec.sections.len() == SECTIONS.len() {
+        let mut stdout = std::io::stdout().lock();
+        let _ = writeln!(
+            stdout,
+            "\n{}\n(full table: {})",
+            summary(&rec),
+            table_path().display()
+        );
+    }
+    failures
+}
+
+fn status_text(status: Status) -> &'static str {
+    match status {
+        Status::Pass => "pass",
+        Status::Refused => "pass (refused, as it must be)",
+        Status::NotApplicable => "n/a",
+        Status::Pending => "pending",
+        Status::Fail => "**FAIL**",
+    }
+}
+
+fn cell_columns(cell: &Cell) -> String {
+    format!(
+        "{} | {:?} | {:?} | {} | {}",
+        cell.peer.tool(cell.role),
+        cell.role,
+        cell.mode,
+        cell.version.dotted(),
+        cell.feature
+    )
+}
+
+fn escape(text: &str) -> String {
+    text.replace('|', "\\|").replace('\n', " ")
+}
+
+fn section_table(section: &str, outcomes: &[Outcome], seconds: f64) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "### {section} ({} cells, {seconds:.1} s)\n",
+        outcomes.len()
+    );
+    let _ = writeln!(
+        out,
+        "| peer | our role | our mode | TLS | feature | result | evidence / reason | s |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|");
+    for o in outcomes {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {:.1} |",
+            cell_columns(&o.cell),
+            status_text(o.status),
+            escape(&o.detail),
+            o.seconds
+        );
+    }
+    out
+}
+
+fn summary(rec: &Recorded) -> String {
+    let all: Vec<&Outcome> = rec.sections.values().flat_map(|(o, _)| o).collect();
+    let mut out = String::new();
+    let _ = writeln!(out, "### Summary\n");
+    let _ = writeln!(
+        out,
+        "| peer program | our role | cells | pass | refused (expected) | n/a | pending | FAIL |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|");
+    let count = |peer: Peer, role: Role, status: Status| {
+        all.iter()
+            .filter(|o| o.cell.peer == peer && o.cell.role == role && o.status == status)
+            .count()
+    };
+    for peer in PEERS {
+        for role in ROLES {
+            let total = all
+                .iter()
+                .filter(|o| o.cell.peer == peer && o.cell.role == role)
+                .count();
+            let _ = writeln!(
+                out,
+                "| {} | {role:?} | {total} | {} | {} | {} | {} | {} |",
+                peer.tool(role),
+                count(peer, role, Status::Pass),
+                count(peer, role, Status::Refused),
+                count(peer, role, Status::NotApplicable),
+                count(peer, role, Status::Pending),
+                count(peer, role, Status::Fail),
+            );
+        }
+    }
+    let by = |s: Status| all.iter().filter(|o| o.status == s).count();
+    let _ = writeln!(
+        out,
+        "| **all** | | {} | {} | {} | {} | {} | {} |",
+        all.len(),
+        by(Status::Pass),
+        by(Status::Refused),
+        by(Status::NotApplicable),
+        by(Status::Pending),
+        by(Status::Fail)
+    );
+    let _ = writeln!(
+        out,
+        "\nSections run: {} of {}; wall time since the first section started: {:.0} s \
+         (sections run in parallel test threads; cell seconds add up per section).",
+        rec.sections.len(),
+        SECTIONS.len(),
+        rec.started.elapsed().as_secs_f64()
+    );
+    out
+}
+
+fn document(rec: &Recorded) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "# Interop matrix\n");
+    let _ = writeln!(
+        out,
+        "Written by `cargo test --test interop_matrix` (run by `.ci/run`).\n"
+    );
+    let _ = writeln!(out, "Peers:\n");
+    for (name, version) in peers::versions() {
+        let _ = writeln!(out, "* {name}: {version}");
+    }
+    let _ = writeln!(
+        out,
+        "\nResults: **pass**: ran, checked on both sides (evidence given); **pass (refused, as \
+         it must be)**: the handshake had to fail and failed with a clear error on both sides; \
+         **n/a**: the combination cannot work, for the reason given; **pending**: waits for an \
+         API not merged yet.\n"
+    );
+    out.push_str(&summary(rec));
+    for (index, (outcomes, seconds)) in &rec.sections {
+        out.push('\n');
+        out.push_str(&section_table(SECTIONS[*index], outcomes, *seconds));
+    }
+    let missing: Vec<&str> = SECTIONS
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !rec.sections.contains_key(i))
+        .map(|(_, s)| *s)
+        .collect();
+    if !missing.is_empty() {
+        let _ = writeln!(out, "\nNot run in this invocation: {}.", missing.join(", "));
+    }
+    out
+}

@@ -1,0 +1,480 @@
+//! One cell, end to end: a fresh PKI, our context, the peer, then for each connection our
+//! handshake, the exchange and the ending, each checked on both sides.
+
+use std::net::TcpListener;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::Arc;
+use std::time::Instant;
+
+use sslfile::Context;
+
+use super::cells::{Alpn, Cell, ClientCert, Close, Feature, Peer, Role};
+use super::http;
+use super::ours::{Failure, Ours, Until, STEP_TIMEOUT};
+use super::peers::{self, gnutls, openssl, PeerClientAuth, PeerClose, PeerJob, Refusal};
+use super::pki::Pki;
+use crate::common::{accept_timeout, connect_local, random_bytes};
+
+/// How a cell came out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Status {
+    /// Ran; everything checked out.
+    Pass,
+    /// Ran; the handshake was refused, as it must be, with a clear error on both sides.
+    Refused,
+    /// Cannot run: the peer's limitation, explained.
+    NotApplicable,
+    /// Waits for an API that is not merged yet.
+    Pending,
+    /// Ran and failed.
+    Fail,
+}
+
+/// A cell's result, with the evidence (or the reason it did not run).
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub cell: Cell,
+    pub status: Status,
+    pub detail: String,
+    pub seconds: f64,
+}
+
+/// Sizes of the exchanged payloads, each way.
+pub const TRANSFER_BYTES: usize = 16 << 20;
+const FEATURE_BYTES: usize = 64 << 10;
+const RESUMPTION_BYTES: usize = 4 << 10;
+
+/// Runs `cell` (or explains why it does not run). Never panics.
+pub fn run(cell: Cell) -> Outcome {
+    let start = Instant::now();
+    let outcome = |status, detail: String| Outcome {
+        cell,
+        status,
+        detail,
+        seconds: start.elapsed().as_secs_f64(),
+    };
+    if let Some(reason) = peers::not_applicable(&cell) {
+        return outcome(Status::NotApplicable, reason);
+    }
+    if peers::needs_client_auth_api(&cell) {
+        return outcome(
+            Status::Pending,
+            "waits for the client-certificate API of issue 3 (ClientAuth, client_auth(), a \
+             client presenting its certificate chain)"
+                .into(),
+        );
+    }
+    let result = panic::catch_unwind(AssertUnwindSafe(|| run_applicable(cell)));
+    match result {
+        Ok(Ok((status, notes))) => outcome(status, notes.join("; ")),
+        Ok(Err(message)) => outcome(Status::Fail, message),
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "panic".into());
+            outcome(Status::Fail, format!("panic: {message}"))
+        }
+    }
+}
+
+/// How our side ends each connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ending {
+    CleanOurs,
+    OursNormal,
+    PeerClean,
+    PeerDrops,
+}
+
+/// Everything a cell needs, derived from the cell.
+struct Plan {
+    cell: Cell,
+    connections: usize,
+    /// What we write on each connection.
+    up: Arc<Vec<u8>>,
+    /// What the peer program is given to send on each connection.
+    peer_send: Arc<Vec<u8>>,
+    /// What the peer must receive.
+    peer_expect: Arc<Vec<u8>>,
+    /// What we must receive (the body of curl's request, for curl).
+    down: Arc<Vec<u8>>,
+    until: Until,
+    /// We answer after the whole request arrived (HTTP).
+    send_after: bool,
+    our_alpn: Option<&'static str>,
+    peer_alpn: Option<&'static str>,
+    agreed_alpn: Option<&'static str>,
+    sni: bool,
+    ending: Ending,
+    refusal: Option<Refusal>,
+    peer_client_auth: PeerClientAuth,
+    notes: Vec<String>,
+}
+
+impl Plan {
+    fn new(cell: Cell) -> Plan {
+        let (size, connections) = match cell.feature {
+            Feature::Transfer => (TRANSFER_BYTES, 1),
+            Feature::Resumption => (RESUMPTION_BYTES, 2),
+            _ => (FEATURE_BYTES, 1),
+        };
+        let seed = seed_of(&cell);
+        let mut up = random_bytes(size, seed);
+        let mut down = random_bytes(size, seed ^ 0x5EED);
+        let mut notes = Vec::new();
+
+        let (client_alpn, server_alpn) = match cell.feature {
+            Feature::Alpn(a) => peers::alpn_lists(a),
+            _ => (None, None),
+        };
+        let (our_alpn, peer_alpn) = match cell.role {
+            Role::Client => (client_alpn, server_alpn),
+            Role::Server => (server_alpn, client_alpn),
+        };
+        let mut agreed_alpn = (cell.feature == Feature::Alpn(Alpn::Matched)).then_some("http/1.1");
+        let mut refusal = None;
+        if cell.feature == Feature::Alpn(Alpn::Mismatch) {
+            match (cell.role, peers::ignores_alpn_mismatch(cell.peer)) {
+                (Role::Client, Some(why)) => notes.push(why.to_owned()),
+                _ => refusal = Some(Refusal::Alpn),
+            }
+            agreed_alpn = None;
+        }
+        if cell.feature == Feature::NoSni && cell.role == Role::Client {
+            if let Some(why) = peers::refuses_no_sni(cell.peer) {
+                refusal = Some(Refusal::NoSni);
+                notes.push(why.to_owned());
+            }
+        }
+        let peer_client_auth = match (cell.feature, cell.role) {
+            (Feature::ClientCert(ClientCert::Optional), Role::Client) => PeerClientAuth::Optional,
+            (Feature::ClientCert(ClientCert::Absent), Role::Client) => {
+                refusal = Some(Refusal::ClientCert);
+                PeerClientAuth::Required
+            }
+            _ => PeerClientAuth::None,
+        };
+        let ending = match cell.feature {
+            Feature::Close(Close::PeerClean) => Ending::PeerClean,
+            Feature::Close(Close::OursNormal) => Ending::OursNormal,
+            Feature::Close(Close::PeerDrops) => Ending::PeerDrops,
+            _ => Ending::CleanOurs,
+        };
+
+        // The peers' own ways of carrying data.
+        let mut until = Until::Len(down.len());
+        let mut send_after = false;
+        let mut peer_send;
+        let peer_expect;
+        match (cell.peer, cell.role) {
+            (Peer::GnuTls, Role::Client) => {
+                up = gnutls::echo_payload(&up);
+                down = up.clone();
+                until = Until::Len(down.len());
+                peer_send = Vec::new();
+                peer_expect = up.clone();
+                notes.push("gnutls-serv --echo: the data coming back is the echo of ours, without NUL bytes".into());
+            }
+            (Peer::OpenSsl, Role::Client) => {
+                down = openssl::sserver_payload(cell.feature, &down);
+                until = Until::Len(down.len());
+                peer_send = down.clone();
+                peer_expect = up.clone();
+            }
+            (Peer::Curl, Role::Server) => {
+                // curl uploads `down` as a POST body; we answer with `up` as the body.
+                peer_send = down.clone();
+                peer_expect = up.clone();
+                until = Until::HttpRequest;
+                send_after = true;
+                up = if ending == Ending::PeerDrops {
+                    Vec::new()
+                } else {
+                    http::response(&up)
+                };
+                notes.push(
+                    "curl: HTTP, request then response (both directions, one after the other)"
+                        .into(),
+                );
+            }
+            _ => {
+                peer_send = down.clone();
+                peer_expect = up.clone();
+            }
+        }
+        if refusal.is_some() {
+            peer_send = Vec::new();
+        }
+        Plan {
+            cell,
+            connections,
+            up: Arc::new(up),
+            peer_send: Arc::new(peer_send),
+            peer_expect: Arc::new(peer_expect),
+            down: Arc::new(down),
+            until,
+            send_after,
+            our_alpn,
+            peer_alpn,
+            agreed_alpn,
+            sni: cell.feature != Feature::NoSni,
+            ending,
+            refusal,
+            peer_client_auth,
+            notes,
+        }
+    }
+
+    fn peer_close(&self) -> PeerClose {
+        match self.ending {
+            Ending::CleanOurs => PeerClose::Answer,
+            Ending::OursNormal => PeerClose::Observe,
+            Ending::PeerClean => PeerClose::Initiate,
+            Ending::PeerDrops => PeerClose::Drop,
+        }
+    }
+}
+
+/// A stable seed per cell, so that a failure can be replayed with the same bytes.
+fn seed_of(cell: &Cell) -> u64 {
+    let text = format!("{cell:?}");
+    text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    })
+}
+
+fn our_context(plan: &Plan, pki: &Pki) -> Result<Context, String> {
+    let v = plan.cell.version.ours();
+    let mut builder = Context::builder()
+        .versions(v, v)
+        .map_err(|e| e.to_string())?;
+    builder = match plan.cell.role {
+        Role::Client => builder.trust_pem(pki.ca.ca_pem.as_bytes()),
+        Role::Server => builder.certificate_chain_pem(
+            pki.server.chain_pem.as_bytes(),
+            pki.server.key_pem.as_bytes(),
+        ),
+    }
+    .map_err(|e| e.to_string())?;
+    if let Some(list) = plan.our_alpn {
+        builder = builder.alpn_protocols(list.split(','));
+    }
+    builder.build().map_err(|e| e.to_string())
+}
+
+fn run_applicable(cell: Cell) -> Result<(Status, Vec<String>), String> {
+    let pki = Pki::new();
+    let plan = Plan::new(cell);
+    let ctx = our_context(&plan, &pki)?;
+    let listener = match cell.role {
+        Role::Server => Some(TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?),
+        Role::Client => None,
+    };
+    let job = PeerJob {
+        cell,
+        pki: &pki,
+        our_port: listener
+            .as_ref()
+            .map_or(0, |l| l.local_addr().map_or(0, |a| a.port())),
+        connections: plan.connections,
+        send: plan.peer_send.clone(),
+        expect: plan.peer_expect.clone(),
+        alpn: plan.peer_alpn,
+        agreed_alpn: plan.agreed_alpn,
+        sni: plan.sni,
+        close: plan.peer_close(),
+        refusal: plan.refusal,
+        client_auth: plan.peer_client_auth,
+        resumption: cell.feature == Feature::Resumption,
+    };
+    let mut peer = peers::start(&job)?;
+    let mut notes = plan.notes.clone();
+    match connections(&plan, &ctx, listener.as_ref(), &job, &mut *peer, &mut notes) {
+        Ok(status) => {
+            notes.extend(peer.finish(&job)?);
+            Ok((status, notes))
+        }
+        // The peer's view helps to understand our failure.
+        Err(ours) => Err(match peer.finish(&job) {
+            Ok(peer_notes) => format!("{ours}\n(the peer: {})", peer_notes.join("; ")),
+            Err(peer_error) => format!("{ours}\n(the peer: {peer_error})"),
+        }),
+    }
+}
+
+/// Every connection of the cell, from our side.
+fn connections(
+    plan: &Plan,
+    ctx: &Context,
+    listener: Option<&TcpListener>,
+    job: &PeerJob<'_>,
+    peer: &mut dyn peers::PeerRun,
+    notes: &mut Vec<String>,
+) -> Result<Status, String> {
+    let cell = plan.cell;
+    for conn in 0..plan.connections {
+        peer.begin_connection(job, conn)?;
+        let sock = match listener {
+            Some(listener) => accept_timeout(listener, STEP_TIMEOUT)
+                .map_err(|e| format!("the peer did not connect: {e}"))?,
+            None => {
+                connect_local(peer.port()).map_err(|e| format!("connecting to the peer: {e}"))?
+            }
+        };
+        let ports = (port_of(sock.local_addr()), port_of(sock.peer_addr()));
+        let name = if plan.sni { "localhost" } else { "127.0.0.1" };
+        let mut ours = Ours::start(sock, ctx, cell.role, name, cell.mode);
+        match connection(&mut ours, plan, conn)? {
+            Step::Refused(note) => {
+                notes.push(note);
+                return Ok(Status::Refused);
+            }
+            Step::HandshakeOnly => {
+                ours.expect_clean_end()
+                    .map_err(|e| format!("connection {conn} (handshake only): {e}"))?;
+                continue;
+            }
+            Step::Exchanged(our_notes) => {
+                if conn == 0 {
+                    notes.extend(our_notes);
+                }
+            }
+        }
+        peer.end_connection(job, conn, ports.0, ports.1)?;
+        let ended = match plan.ending {
+            Ending::CleanOurs => ours.close_clean(),
+            Ending::OursNormal => ours.close_normal(),
+            Ending::PeerClean => ours.expect_clean_end(),
+            Ending::PeerDrops => ours.expect_truncation(),
+        };
+        ended.map_err(|e| format!("connection {conn}, ending {:?}: {e}", plan.ending))?;
+        if conn == 0 {
+            notes.push(
+                match plan.ending {
+                    Ending::CleanOurs => "ours: close_clean() got the peer's close_notify, into_stream() gave the socket back",
+                    Ending::OursNormal => "ours: close() ok",
+                    Ending::PeerClean => "ours: read gave Ok(0), write BrokenPipe",
+                    Ending::PeerDrops => "ours: BrokenPipe (truncation) for read and write",
+                }
+                .to_owned(),
+            );
+        }
+    }
+    Ok(Status::Pass)
+}
+
+fn port_of(addr: std::io::Result<std::net::SocketAddr>) -> u16 {
+    addr.map_or(0, |a| a.port())
+}
+
+enum Step {
+    Refused(String),
+    HandshakeOnly,
+    Exchanged(Vec<String>),
+}
+
+/// Our handshake and exchange on one connection, checked.
+fn connection(ours: &mut Ours, plan: &Plan, conn: usize) -> Result<Step, String> {
+    let cell = plan.cell;
+    let handshake = ours.handshake();
+    if let Some(refusal) = plan.refusal {
+        let failure = match handshake {
+            Err(f) => f,
+            // TLS 1.3: a client's handshake is over before the server judged it; the
+            // server's alert comes with the first read.
+            Ok(()) => ours.first_failure()?,
+        };
+        return check_refusal(refusal, &failure).map(Step::Refused);
+    }
+    handshake.map_err(|f| format!("connection {conn}: handshake failed: {f}"))?;
+    let file = ours.file();
+    let mut notes = Vec::new();
+    let version = file.protocol_version();
+    if version != Some(cell.version.ours()) {
+        return Err(format!(
+            "negotiated {version:?}, expected {:?}",
+            cell.version
+        ));
+    }
+    let alpn = file.alpn_protocol();
+    if alpn.as_deref() != plan.agreed_alpn.map(str::as_bytes) {
+        return Err(format!(
+            "our ALPN is {:?}, expected {:?}",
+            alpn.map(|a| String::from_utf8_lossy(&a).into_owned()),
+            plan.agreed_alpn
+        ));
+    }
+    if let Some(p) = plan.agreed_alpn {
+        notes.push(format!("ours: ALPN {p}"));
+    } else if matches!(cell.feature, Feature::Alpn(_)) {
+        notes.push("ours: no ALPN".into());
+    }
+    if cell.role == Role::Server {
+        let sni = file.server_name();
+        let want = plan.sni.then(|| "localhost".to_owned());
+        if sni != want {
+            return Err(format!("our server saw SNI {sni:?}, expected {want:?}"));
+        }
+        if !plan.sni {
+            notes.push("ours: no SNI, default certificate".into());
+        }
+    } else if !plan.sni {
+        notes.push("ours: connected by IP, verified against the IP SAN".into());
+    }
+    if gnutls_resume_first(plan) && conn == 0 {
+        return Ok(Step::HandshakeOnly);
+    }
+    let got = ours.exchange(plan.up.clone(), plan.until, plan.send_after)?;
+    if plan.send_after {
+        let head = http::request_head(&got);
+        if !head.starts_with(&format!("POST /{conn} HTTP/1.1")) {
+            return Err(format!("unexpected request: {head:?}"));
+        }
+        super::compare("the request body", http::request_body(&got), &plan.down)?;
+    } else {
+        super::compare("what we received", &got, &plan.down)?;
+    }
+    if conn == 0 {
+        notes.push(format!(
+            "ours: {} bytes out, {} in, identical",
+            plan.up.len(),
+            plan.down.len()
+        ));
+    }
+    Ok(Step::Exchanged(notes))
+}
+
+/// gnutls-cli --resume: the first connection only handshakes, then closes cleanly.
+fn gnutls_resume_first(plan: &Plan) -> bool {
+    plan.cell.peer == Peer::GnuTls
+        && gnutls::first_connection_handshake_only(
+            plan.cell.feature,
+            plan.cell.role == Role::Client,
+        )
+}
+
+/// Our side's error for a refused handshake: the peer's alert (`ConnectionReset`) or our
+/// own rejection (`InvalidData`), with a message that names the reason.
+fn check_refusal(refusal: Refusal, failure: &Failure) -> Result<String, String> {
+    use std::io::ErrorKind::{ConnectionAborted, ConnectionReset, InvalidData};
+    if !matches!(
+        failure.kind,
+        ConnectionReset | InvalidData | ConnectionAborted
+    ) {
+        return Err(format!("expected a refusal ({refusal:?}), got {failure}"));
+    }
+    let lower = failure.message.to_lowercase();
+    let words: &[&str] = match refusal {
+        Refusal::Alpn => &["alpn", "application protocol"],
+        Refusal::ClientCert => &["certificate"],
+        Refusal::NoSni => &["handshake", "handshake_failure", "handshakefailure"],
+    };
+    if !words.iter().any(|w| lower.contains(w)) {
+        return Err(format!(
+            "the refusal's message does not say why ({refusal:?}): {failure}"
+        ));
+    }
+    Ok(format!("ours: {:?}: {}", failure.kind, failure.message))
+}
