@@ -6,7 +6,7 @@
 //! them, records it in the table (printed, and written to `target/interop-matrix.md`), and
 //! fails if any cell that can run failed. Cells that cannot run say why in the table.
 //!
-//! Debugging: `INTEROP_CELLS=Rustls,Pike cargo test --test interop_matrix` runs only the
+//! Debugging: `INTEROP_CELLS="Rustls|Pike" cargo test --test interop_matrix` runs only the
 //! cells whose description contains one of the strings (see [`run_section`]).
 //!
 //! Needs the peer programs: `openssl`, `gnutls-cli`/`gnutls-serv` (gnutls-bin), `python3`,
@@ -21,13 +21,13 @@ use interop::cells::{self, Feature, Role};
 use interop::report;
 use interop::run::{self, Outcome};
 
-/// Runs a section's cells. For debugging, `INTEROP_CELLS=a,b` keeps only the cells whose
-/// description (as printed in failures) contains one of the comma-separated strings.
+/// Runs a section's cells. For debugging, `INTEROP_CELLS=a|b` keeps only the cells whose
+/// description (as printed in failures) contains one of the `|`-separated strings.
 fn run_section(section: &str, mut cells: Vec<cells::Cell>) {
     if let Ok(filter) = std::env::var("INTEROP_CELLS") {
         cells.retain(|c| {
             let text = c.to_string();
-            filter.split(',').any(|f| text.contains(f))
+            filter.split('|').any(|f| text.contains(f))
         });
     }
     report::begin();

@@ -167,6 +167,17 @@ impl ChildProc {
         &mut self,
         data: impl AsRef<[u8]> + Send + 'static,
     ) -> mpsc::Receiver<io::Result<()>> {
+        self.feed_stdin_after(data, || true)
+    }
+
+    /// Like [`feed_stdin`](Self::feed_stdin), but the thread first waits for `ready` (a
+    /// bounded wait, e.g. for something on the child's stdout); if it returns false,
+    /// nothing is written and the outcome is an error.
+    pub fn feed_stdin_after(
+        &mut self,
+        data: impl AsRef<[u8]> + Send + 'static,
+        ready: impl FnOnce() -> bool + Send + 'static,
+    ) -> mpsc::Receiver<io::Result<()>> {
         let fd = self
             .stdin()
             .as_fd()
@@ -175,7 +186,15 @@ impl ChildProc {
         let mut pipe = std::fs::File::from(fd);
         let (tx, rx) = mpsc::channel();
         thread::spawn(move || {
-            let _ = tx.send(pipe.write_all(data.as_ref()).and_then(|()| pipe.flush()));
+            let result = if ready() {
+                pipe.write_all(data.as_ref()).and_then(|()| pipe.flush())
+            } else {
+                Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "not ready to be fed",
+                ))
+            };
+            let _ = tx.send(result);
         });
         rx
     }
@@ -193,6 +212,24 @@ impl ChildProc {
     /// The collector of the child's stderr.
     pub fn stderr(&self) -> &Collector {
         &self.stderr
+    }
+
+    /// All of stdout, for a child that has exited or was killed: waits (bounded) until the
+    /// pipe's end was read, so that nothing the child printed last is missing.
+    pub fn stdout_all(&self) -> Vec<u8> {
+        let (data, _) = self
+            .stdout
+            .wait_until(Duration::from_secs(10), |_, eof| eof);
+        data
+    }
+
+    /// All of stderr, for a child that has exited or was killed (see
+    /// [`stdout_all`](Self::stdout_all)), lossily decoded.
+    pub fn stderr_all(&self) -> String {
+        let (data, _) = self
+            .stderr
+            .wait_until(Duration::from_secs(10), |_, eof| eof);
+        String::from_utf8_lossy(&data).into_owned()
     }
 
     /// Stdout collected so far, lossily decoded.

@@ -130,6 +130,9 @@ pub enum ClientCert {
 /// How the connection ends (the transfer cells end with a clean close, ours first).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Close {
+    /// Our clean close (`close_clean()`, Pike's `close(0, 1)`): our close_notify, the
+    /// peer's answer, and the socket handed back by `into_stream()`.
+    OursClean,
     /// The peer sends close_notify first; we read the end of stream and answer.
     PeerClean,
     /// Our `close()`: close_notify, then the socket closes without waiting.
@@ -164,6 +167,7 @@ impl fmt::Display for Feature {
             Feature::ClientCert(ClientCert::Optional) => "client cert optional",
             Feature::ClientCert(ClientCert::Absent) => "client cert absent",
             Feature::Resumption => "resumption",
+            Feature::Close(Close::OursClean) => "close: our close_clean()",
             Feature::Close(Close::PeerClean) => "close: peer's close_notify",
             Feature::Close(Close::OursNormal) => "close: our close()",
             Feature::Close(Close::PeerDrops) => "close: peer drops socket",
@@ -173,7 +177,7 @@ impl fmt::Display for Feature {
 }
 
 /// The feature cells of one peer × role, in a fixed order (modes rotate along it).
-pub const FEATURES: [Feature; 11] = [
+pub const FEATURES: [Feature; 12] = [
     Feature::Alpn(Alpn::Matched),
     Feature::Alpn(Alpn::NoneOffered),
     Feature::Alpn(Alpn::Mismatch),
@@ -181,6 +185,7 @@ pub const FEATURES: [Feature; 11] = [
     Feature::ClientCert(ClientCert::Optional),
     Feature::ClientCert(ClientCert::Absent),
     Feature::Resumption,
+    Feature::Close(Close::OursClean),
     Feature::Close(Close::PeerClean),
     Feature::Close(Close::OursNormal),
     Feature::Close(Close::PeerDrops),

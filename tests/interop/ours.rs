@@ -11,6 +11,7 @@
 
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -331,6 +332,60 @@ impl Ours {
             .map_err(|e| format!("closing the socket: {e}"))
     }
 
+    /// Our clean close against a peer that closes its socket instead of answering: the
+    /// truncation must be reported, by `close_clean()` (or, in nonblocking and callback
+    /// mode, when the exchange ends) and by `into_stream()`.
+    pub fn close_clean_unanswered(mut self) -> Result<(), String> {
+        let result = self.file.close_clean();
+        let failure = match (self.mode, result) {
+            (Mode::Blocking, Err(e)) => Failure::from_error(&e),
+            (Mode::Blocking, Ok(())) => {
+                return Err("close_clean() succeeded without an answer".into())
+            }
+            (_, Err(e)) => Failure::from_error(&e),
+            (Mode::Nonblocking, Ok(())) => {
+                let deadline = Instant::now() + STEP_TIMEOUT;
+                while self.file.is_open() == OpenState::Closing {
+                    if Instant::now() > deadline {
+                        return Err("nonblocking clean close: no end".into());
+                    }
+                    self.wait_ready(Interest::READ);
+                }
+                match self.file.close_clean() {
+                    Err(e) => Failure::from_error(&e),
+                    Ok(()) => return Err("close_clean() completed without an answer".into()),
+                }
+            }
+            (_, Ok(())) => {
+                let rig = self.rig.take().expect("callback rig");
+                let g = rig
+                    .wait(|s| s.closed.is_some(), STEP_TIMEOUT)
+                    .map_err(|f| format!("no close callback: {f}"))?;
+                match g.closed.clone().flatten() {
+                    Some(f) => f,
+                    None => {
+                        return Err(
+                            "the close callback reports a clean close without an answer".into()
+                        )
+                    }
+                }
+            }
+        };
+        if failure.kind != io::ErrorKind::BrokenPipe {
+            return Err(format!(
+                "expected BrokenPipe from the unanswered clean close, got {failure}"
+            ));
+        }
+        match self.file.into_stream() {
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+            Err(e) => Err(format!(
+                "into_stream after the unanswered clean close: {e} ({:?})",
+                e.kind()
+            )),
+            Ok(_) => Err("into_stream gave the socket back after an unanswered clean close".into()),
+        }
+    }
+
     /// Our normal close: `close()` (close_notify out, socket closed without waiting).
     pub fn close_normal(self) -> Result<(), String> {
         self.file.close().map_err(|e| format!("close: {e}"))?;
@@ -464,8 +519,13 @@ struct Exchange {
 type SeenCell = Arc<(Mutex<Seen>, Condvar)>;
 
 /// A backend running in its own thread, and the callbacks installed on our file.
+///
+/// The thread runs `run_once` rounds until `done` is set, rather than `Backend::run()`:
+/// `run()` clears the stop flag when it starts, so a `stop()` that comes before the
+/// thread got there would be lost and the join would hang.
 struct Rig {
     backend: Backend,
+    done: Arc<AtomicBool>,
     runner: Option<thread::JoinHandle<()>>,
     seen: SeenCell,
 }
@@ -523,12 +583,18 @@ impl Rig {
             })),
             ..Default::default()
         });
+        let done = Arc::new(AtomicBool::new(false));
         let runner = {
-            let backend = backend.clone();
-            thread::spawn(move || backend.run().expect("backend run"))
+            let (backend, done) = (backend.clone(), done.clone());
+            thread::spawn(move || {
+                while !done.load(Ordering::SeqCst) {
+                    backend.run_once(None).expect("backend round");
+                }
+            })
         };
         Rig {
             backend,
+            done,
             runner: Some(runner),
             seen,
         }
@@ -609,7 +675,8 @@ impl Rig {
 
 impl Drop for Rig {
     fn drop(&mut self) {
-        self.backend.stop();
+        self.done.store(true, Ordering::SeqCst);
+        self.backend.wake();
         if let Some(runner) = self.runner.take() {
             let _ = runner.join();
         }

@@ -108,6 +108,9 @@ struct Plan {
     agreed_alpn: Option<&'static str>,
     sni: bool,
     ending: Ending,
+    /// Our clean close gets no answer from this peer (why): `close_clean()` must report
+    /// the truncation.
+    clean_close_unanswered: Option<&'static str>,
     refusal: Option<Refusal>,
     peer_client_auth: PeerClientAuth,
     notes: Vec<String>,
@@ -142,6 +145,14 @@ impl Plan {
             }
             agreed_alpn = None;
         }
+        if cell.feature == Feature::NoSni && cell.role == Role::Server && cell.peer == Peer::Pike {
+            notes.push(
+                "Pike 8.0's client checks the server name against DNS names only (an IP address \
+                 fails with bad_certificate): it connects without a name, so no SNI and no \
+                 name check"
+                    .into(),
+            );
+        }
         if cell.feature == Feature::NoSni && cell.role == Role::Client {
             if let Some(why) = peers::refuses_no_sni(cell.peer) {
                 refusal = Some(Refusal::NoSni);
@@ -157,11 +168,26 @@ impl Plan {
             _ => PeerClientAuth::None,
         };
         let ending = match cell.feature {
+            Feature::Close(Close::OursClean) => Ending::CleanOurs,
             Feature::Close(Close::PeerClean) => Ending::PeerClean,
             Feature::Close(Close::OursNormal) => Ending::OursNormal,
             Feature::Close(Close::PeerDrops) => Ending::PeerDrops,
             _ => Ending::CleanOurs,
         };
+        let mut ending = ending;
+        let mut clean_close_unanswered = None;
+        if ending == Ending::CleanOurs {
+            if let Some(why) = peers::does_not_answer_close_notify(cell.peer, cell.role) {
+                if cell.feature == Feature::Close(Close::OursClean) {
+                    // The point of this cell: our side must report it.
+                    clean_close_unanswered = Some(why);
+                } else {
+                    // Elsewhere: the clean close both ways is the peer's, answered by us.
+                    ending = Ending::PeerClean;
+                }
+                notes.push(why.to_owned());
+            }
+        }
 
         // The peers' own ways of carrying data.
         let mut until = Until::Len(down.len());
@@ -221,6 +247,7 @@ impl Plan {
             agreed_alpn,
             sni: cell.feature != Feature::NoSni,
             ending,
+            clean_close_unanswered,
             refusal,
             peer_client_auth,
             notes,
@@ -297,10 +324,15 @@ fn run_applicable(cell: Cell) -> Result<(Status, Vec<String>), String> {
             Ok((status, notes))
         }
         // The peer's view helps to understand our failure.
-        Err(ours) => Err(match peer.finish(&job) {
-            Ok(peer_notes) => format!("{ours}\n(the peer: {})", peer_notes.join("; ")),
-            Err(peer_error) => format!("{ours}\n(the peer: {peer_error})"),
-        }),
+        Err(ours) => Err(
+            match {
+                peer.abort();
+                peer.finish(&job)
+            } {
+                Ok(peer_notes) => format!("{ours}\n(the peer: {})", peer_notes.join("; ")),
+                Err(peer_error) => format!("{ours}\n(the peer: {peer_error})"),
+            },
+        ),
     }
 }
 
@@ -344,6 +376,9 @@ fn connections(
         }
         peer.end_connection(job, conn, ports.0, ports.1)?;
         let ended = match plan.ending {
+            Ending::CleanOurs if plan.clean_close_unanswered.is_some() => {
+                ours.close_clean_unanswered()
+            }
             Ending::CleanOurs => ours.close_clean(),
             Ending::OursNormal => ours.close_normal(),
             Ending::PeerClean => ours.expect_clean_end(),
@@ -353,6 +388,9 @@ fn connections(
         if conn == 0 {
             notes.push(
                 match plan.ending {
+                    Ending::CleanOurs if plan.clean_close_unanswered.is_some() => {
+                        "ours: close_clean() reports BrokenPipe (no answer, socket closed), into_stream() too"
+                    }
                     Ending::CleanOurs => "ours: close_clean() got the peer's close_notify, into_stream() gave the socket back",
                     Ending::OursNormal => "ours: close() ok",
                     Ending::PeerClean => "ours: read gave Ok(0), write BrokenPipe",
@@ -468,7 +506,8 @@ fn check_refusal(refusal: Refusal, failure: &Failure) -> Result<String, String> 
     let lower = failure.message.to_lowercase();
     let words: &[&str] = match refusal {
         Refusal::Alpn => &["alpn", "application protocol"],
-        Refusal::ClientCert => &["certificate"],
+        // TLS 1.2 servers refuse with a bare handshake_failure alert.
+        Refusal::ClientCert => &["certificate", "handshakefailure"],
         Refusal::NoSni => &["handshake", "handshake_failure", "handshakefailure"],
     };
     if !words.iter().any(|w| lower.contains(w)) {

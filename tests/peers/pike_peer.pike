@@ -10,6 +10,11 @@
 // Pike 8.0 facts it relies on: TLS 1.2 is the highest version (PROTOCOL_TLS_MAX); a
 // resumed session shows as query_connection()->reuse; the close callback runs for a
 // close_notify and for a truncation alike, errno() tells them apart (EPIPE: truncation).
+// A failed handshake is reported by no callback at all (is_open() stays 1, errno() 0):
+// the connection's state (CONNECTION_failing bits) is watched instead. nonblocking
+// write() only queues data: the write callback's next call says it left. The client
+// checks the server's name against DNS names only (an IP address fails with
+// bad_certificate); --server-name - connects without a name (no SNI, no name check).
 
 constant CHUNK = 65536;
 
@@ -101,28 +106,47 @@ class Conn
   String.Buffer received = String.Buffer();
   int expect = (int)opt->expect;
   int closing;
+  int handshake_done;
+  int flushed;  // all of out_data was handed to the socket
 
   protected void create(Stdio.File sock, int index_)
   {
     index = index_;
     f = SSL.File(sock, ctx);
     f->set_nonblocking(got_data, send_more, got_close);
-    f->set_accept_callback(handshake_done);
+    f->set_accept_callback(handshake_completed);
     if (opt->role == "server") {
       f->accept();
+    } else if (opt["server-name"] == "-") {
+      session = f->connect(0, session);
     } else {
       session = f->connect(opt["server-name"], session);
     }
+    call_out(watch_handshake, 0.02);
   }
 
-  void handshake_done()
+  // SSL.File calls no callback when a handshake fails: watch the connection's state.
+  void watch_handshake()
   {
+    if (handshake_done) return;
+    SSL.Connection c = f->query_connection();
+    if (c && (c->state & SSL.Constants.CONNECTION_failing))
+      fail(index, "handshake",
+           sprintf("Pike %s a fatal alert (SSL.File reports it by no callback; state %s)",
+                   c->state & SSL.Constants.CONNECTION_peer_fatal ? "received" : "sent",
+                   c->describe_state()));
+    call_out(watch_handshake, 0.02);
+  }
+
+  void handshake_completed()
+  {
+    handshake_done = 1;
     SSL.Connection c = f->query_connection();
     report("HANDSHAKE", ([ "conn": index, "version": version_name(f->query_version()),
                            "alpn": f->query_application_protocol() || "-",
                            "resumed": c->reuse, "peer_cert": peer_common_name(f),
                            "sni": (opt->role == "server" ? f->get_server_name()
-                                   : opt["server-name"]) || "-" ]));
+                                   : opt["server-name"] != "-" && opt["server-name"]) || "-" ]));
     send_more();
   }
 
@@ -135,10 +159,15 @@ class Conn
       sent += n;
     }
     if (sent >= sizeof(out_data)) {
-      f->set_write_callback(0);
+      // Called again once the queued data has gone out.
+      if (sent_all_calls++) {
+        flushed = 1;
+        f->set_write_callback(0);
+      }
       check_done();
     }
   }
+  int sent_all_calls;
 
   void got_data(mixed id, string data)
   {
@@ -150,7 +179,7 @@ class Conn
 
   void check_done()
   {
-    if (closing || sent < sizeof(out_data) || sizeof(received) < expect) return;
+    if (closing || !flushed || sizeof(received) < expect) return;
     closing = 1;
     if (opt->recv)
       Stdio.write_file(opt->recv + "." + index, received->get());

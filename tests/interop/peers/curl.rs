@@ -83,6 +83,10 @@ impl PeerRun for CurlRun {
         0
     }
 
+    fn abort(&mut self) {
+        self.proc.kill();
+    }
+
     fn end_connection(
         &mut self,
         job: &PeerJob<'_>,
@@ -102,7 +106,10 @@ impl PeerRun for CurlRun {
 
     fn finish(mut self: Box<Self>, job: &PeerJob<'_>) -> Result<Vec<String>, String> {
         let status = self.proc.wait_with_timeout(STEP_TIMEOUT);
-        let log = self.proc.stderr_text();
+        if status.is_none() {
+            self.proc.kill();
+        }
+        let log = self.proc.stderr_all();
         let describe = || self.proc.describe();
         if let Some(refusal) = job.refusal {
             let line = log

@@ -127,6 +127,10 @@ impl PeerRun for ServRun {
         self.port
     }
 
+    fn abort(&mut self) {
+        self.proc.kill();
+    }
+
     fn end_connection(
         &mut self,
         job: &PeerJob<'_>,
@@ -162,8 +166,8 @@ impl PeerRun for ServRun {
             }
         }
         self.proc.kill();
-        let stdout = self.proc.stdout_text();
-        let stderr = self.proc.stderr_text();
+        let stdout = String::from_utf8_lossy(&self.proc.stdout_all()).into_owned();
+        let stderr = self.proc.stderr_all();
         let describe = || tail(&self.proc.describe());
         if let Some(refusal) = job.refusal {
             let line = stderr
@@ -280,6 +284,10 @@ impl PeerRun for CliRun {
         0
     }
 
+    fn abort(&mut self) {
+        self.proc.kill();
+    }
+
     fn end_connection(
         &mut self,
         job: &PeerJob<'_>,
@@ -324,8 +332,11 @@ impl PeerRun for CliRun {
 
     fn finish(mut self: Box<Self>, job: &PeerJob<'_>) -> Result<Vec<String>, String> {
         let status = self.proc.wait_with_timeout(STEP_TIMEOUT);
+        if status.is_none() {
+            self.proc.kill();
+        }
         let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let stdout = self.proc.stdout().bytes();
+        let stdout = self.proc.stdout_all();
         let describe = || {
             format!(
                 "{}\n--- log ---\n{}",
@@ -334,7 +345,7 @@ impl PeerRun for CliRun {
             )
         };
         if let Some(refusal) = job.refusal {
-            let text = format!("{log}\n{}", self.proc.stderr_text());
+            let text = format!("{log}\n{}", self.proc.stderr_all());
             let line = text
                 .lines()
                 .find(|l| {

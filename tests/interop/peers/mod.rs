@@ -47,7 +47,13 @@ impl Refusal {
     /// Words one of which a peer's error message must contain (lower case).
     pub fn words(self) -> &'static [&'static str] {
         match self {
-            Refusal::Alpn => &["application protocol", "alpn", "application_protocol"],
+            Refusal::Alpn => &[
+                "application protocol",
+                "alpn",
+                "application_protocol",
+                "noapplicationprotocol",
+                "known protocol",
+            ],
             Refusal::ClientCert => &["certificate", "handshake failure", "handshake_failure"],
             Refusal::NoSni => &["handshake failure", "handshake_failure", "40"],
         }
@@ -122,6 +128,9 @@ pub trait PeerRun: Send {
         Ok(())
     }
 
+    /// Our side failed: stop the peer at once (it would wait for its timeouts).
+    fn abort(&mut self) {}
+
     /// Waits for the peer to finish and checks what it saw against the job. Returns
     /// notes for the table (the peer's evidence).
     fn finish(self: Box<Self>, job: &PeerJob<'_>) -> Result<Vec<String>, String>;
@@ -164,7 +173,18 @@ pub fn ignores_alpn_mismatch(peer: Peer) -> Option<&'static str> {
             "Python's ssl server callback answers a mismatch with SSL_TLSEXT_ERR_NOACK: \
              the handshake completes without ALPN",
         ),
-        Peer::Pike => Some("Pike 8.0's server ignores a mismatch: no ALPN, no alert"),
+        _ => None,
+    }
+}
+
+/// Where the peer does not answer our close_notify with its own (it closes its socket),
+/// and why.
+pub fn does_not_answer_close_notify(peer: Peer, our_role: Role) -> Option<&'static str> {
+    match (peer, our_role) {
+        (Peer::GnuTls, Role::Server) => Some(
+            "gnutls-cli does not answer a close_notify: it exits and closes its socket \
+             (socket_bye(.., polite = 0)); it sends close_notify only at stdin EOF",
+        ),
         _ => None,
     }
 }

@@ -105,8 +105,39 @@ fn kill_when_drained(
     Ok(())
 }
 
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    needle.is_empty() || haystack.windows(needle.len()).any(|w| w == needle)
+fn count(haystack: &[u8], needle: &[u8]) -> usize {
+    haystack
+        .windows(needle.len())
+        .filter(|w| *w == needle)
+        .count()
+}
+
+/// True if `output` holds all of `data`, in order, with only lines of text in between:
+/// without `-quiet`, s_server and s_client print their session details when the handshake
+/// ends, which can fall between the first records of data.
+fn data_among_text(output: &[u8], data: &[u8]) -> bool {
+    let is_text = |gap: &[u8]| {
+        gap.iter()
+            .all(|&b| b == b'\n' || b == b'\r' || b == b'\t' || (32..127).contains(&b))
+    };
+    let (mut i, mut j) = (0, 0);
+    while j < data.len() {
+        if i < output.len() && output[i] == data[j] {
+            i += 1;
+            j += 1;
+            continue;
+        }
+        // Skip a stretch of text up to where the data goes on.
+        let probe = &data[j..(j + 32).min(data.len())];
+        let Some(found) = output[i..].windows(probe.len()).position(|w| w == probe) else {
+            return false;
+        };
+        if !is_text(&output[i..i + found]) {
+            return false;
+        }
+        i += found;
+    }
+    true
 }
 
 // ----- s_server (our client) -------------------------------------------------------------
@@ -151,10 +182,29 @@ impl PeerRun for SServerRun {
         self.server.port()
     }
 
-    fn begin_connection(&mut self, job: &PeerJob<'_>, _conn: usize) -> Result<(), String> {
-        if !job.send.is_empty() {
-            self.feeds.push(self.server.feed_stdin((*job.send).clone()));
+    fn abort(&mut self) {
+        self.server.kill();
+    }
+
+    fn begin_connection(&mut self, job: &PeerJob<'_>, conn: usize) -> Result<(), String> {
+        if job.send.is_empty() {
+            return Ok(());
         }
+        let data = (*job.send).clone();
+        let feed = if self.verbose {
+            // With data waiting on stdin, s_server completes the handshake inside SSL_write
+            // and prints no session details: feed it once it printed this connection's.
+            let stdout = self.server.stdout().clone();
+            self.server.feed_stdin_after(data, move || {
+                let (_, ok) = stdout.wait_until(EXCHANGE_TIMEOUT, |d, eof| {
+                    eof || count(d, b"CIPHER is ") > conn
+                });
+                ok
+            })
+        } else {
+            self.server.feed_stdin(data)
+        };
+        self.feeds.push(feed);
         Ok(())
     }
 
@@ -184,8 +234,11 @@ impl PeerRun for SServerRun {
 
     fn finish(mut self: Box<Self>, job: &PeerJob<'_>) -> Result<Vec<String>, String> {
         let status = self.server.wait_with_timeout(STEP_TIMEOUT);
-        let stdout = self.server.stdout().bytes();
-        let stderr = self.server.stderr_text();
+        if status.is_none() {
+            self.server.kill();
+        }
+        let stdout = self.server.stdout_all();
+        let stderr = self.server.stderr_all();
         let describe = || self.server.describe();
         if let Some(refusal) = job.refusal {
             let lower = stderr.to_lowercase();
@@ -205,7 +258,7 @@ impl PeerRun for SServerRun {
         }
         let mut notes = Vec::new();
         if self.verbose {
-            if !contains(&stdout, &job.expect) {
+            if !data_among_text(&stdout, &job.expect) {
                 return Err(format!(
                     "s_server's output lacks the {} bytes we sent\n{}",
                     job.expect.len(),
@@ -293,6 +346,12 @@ impl PeerRun for SClientRun {
         0
     }
 
+    fn abort(&mut self) {
+        for client in &mut self.procs {
+            client.kill();
+        }
+    }
+
     fn begin_connection(&mut self, job: &PeerJob<'_>, conn: usize) -> Result<(), String> {
         if conn > 0 {
             let previous = self.procs.last_mut().expect("previous s_client");
@@ -332,9 +391,12 @@ impl PeerRun for SClientRun {
         let mut notes = Vec::new();
         for (conn, client) in self.procs.iter_mut().enumerate() {
             let status = client.wait_with_timeout(STEP_TIMEOUT);
-            let stdout = client.stdout().bytes();
+            if status.is_none() {
+                client.kill();
+            }
+            let stdout = client.stdout_all();
             let text = String::from_utf8_lossy(&stdout).into_owned();
-            let stderr = client.stderr_text();
+            let stderr = client.stderr_all();
             if let Some(refusal) = job.refusal {
                 let lower = stderr.to_lowercase();
                 let line = lower
@@ -359,7 +421,7 @@ impl PeerRun for SClientRun {
                 ));
             }
             if self.verbose {
-                if !contains(&stdout, &job.expect) {
+                if !data_among_text(&stdout, &job.expect) {
                     return Err(format!(
                         "s_client's output lacks the {} bytes we sent\n{}",
                         job.expect.len(),

@@ -51,11 +51,13 @@ pub fn parse(text: &str) -> Vec<Event> {
 }
 
 /// Checks the events of a peer against `job`; `recv_prefix`: where the peer wrote what it
-/// received (`<prefix>.<connection>`), if it did. Returns the evidence for the table.
+/// received (`<prefix>.<connection>`), if it did; `extra_refusal_words`: further words that
+/// show a refusal, for peers that cannot say why. Returns the evidence for the table.
 pub fn check(
     job: &PeerJob<'_>,
     events: &[Event],
     recv_prefix: Option<&Path>,
+    extra_refusal_words: &[&str],
 ) -> Result<Vec<String>, String> {
     let find = |name: &str, conn: usize| {
         events
@@ -68,7 +70,12 @@ pub fn check(
             .find(|e| e.name == "FAILED")
             .ok_or("the peer did not report the expected handshake failure")?;
         let error = failed.get("error").to_lowercase();
-        if !refusal.words().iter().any(|w| error.contains(w)) {
+        if !refusal
+            .words()
+            .iter()
+            .chain(extra_refusal_words)
+            .any(|w| error.contains(w))
+        {
             return Err(format!(
                 "the peer failed, but not for the expected reason ({refusal:?}): {}",
                 failed.get("error")

@@ -144,7 +144,8 @@ impl PeerRun for RustlsRun {
             .map_err(|_| "the rustls peer thread panicked".to_string())?;
         let text = lines.join("\n");
         let events = report::parse(&text);
-        report::check(job, &events, None).map_err(|e| format!("{e}\nrustls peer report:\n{text}"))
+        report::check(job, &events, None, &[])
+            .map_err(|e| format!("{e}\nrustls peer report:\n{text}"))
     }
 }
 
