@@ -21,10 +21,16 @@ pub struct Pki {
 }
 
 impl Pki {
-    pub fn new() -> Pki {
+    /// `client_names_localhost`: the client certificate also names `localhost` (for Pike
+    /// 8.0's server, which checks a client's certificate against the SNI name).
+    pub fn new(client_names_localhost: bool) -> Pki {
         let ca = TestPki::new();
         let server = ca.leaf(&["localhost", "127.0.0.1"]);
-        let client = ca.leaf(&[CLIENT_NAME]);
+        let client = if client_names_localhost {
+            ca.leaf(&[CLIENT_NAME, "localhost"])
+        } else {
+            ca.leaf(&[CLIENT_NAME])
+        };
         let dir = tempdir();
         Pki {
             ca_file: ca.write_ca(dir.path()),

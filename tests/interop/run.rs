@@ -6,7 +6,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::Instant;
 
-use sslfile::Context;
+use sslfile::{ClientAuth, Context};
 
 use super::cells::{Alpn, Cell, ClientCert, Close, Feature, Peer, Role};
 use super::http;
@@ -55,14 +55,6 @@ pub fn run(cell: Cell) -> Outcome {
     };
     if let Some(reason) = peers::not_applicable(&cell) {
         return outcome(Status::NotApplicable, reason);
-    }
-    if peers::needs_client_auth_api(&cell) {
-        return outcome(
-            Status::Pending,
-            "waits for the client-certificate API of issue 3 (ClientAuth, client_auth(), a \
-             client presenting its certificate chain)"
-                .into(),
-        );
     }
     let result = panic::catch_unwind(AssertUnwindSafe(|| run_applicable(cell)));
     match result {
@@ -113,7 +105,23 @@ struct Plan {
     clean_close_unanswered: Option<&'static str>,
     refusal: Option<Refusal>,
     peer_client_auth: PeerClientAuth,
+    our_client_auth: OurClientAuth,
+    /// The client certificate also names `localhost` (see `peers::pike_client_cert_note`).
+    client_cert_names_localhost: bool,
+    /// The test client's leaf certificate, set once the PKI exists.
+    client_cert: rustls::pki_types::CertificateDer<'static>,
     notes: Vec<String>,
+}
+
+/// Our side's client-certificate part.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OurClientAuth {
+    /// Client: no certificate. Server: no request.
+    None,
+    /// Client: our context has the client certificate, presented when asked.
+    Present,
+    /// Server: this policy, clients verified against the test CA.
+    Require(ClientAuth),
 }
 
 impl Plan {
@@ -159,14 +167,41 @@ impl Plan {
                 notes.push(why.to_owned());
             }
         }
-        let peer_client_auth = match (cell.feature, cell.role) {
-            (Feature::ClientCert(ClientCert::Optional), Role::Client) => PeerClientAuth::Optional,
+        // Peer server: its policy. Peer client: Required = it presents a certificate.
+        let (peer_client_auth, our_client_auth) = match (cell.feature, cell.role) {
+            (Feature::ClientCert(ClientCert::Required), Role::Client) => {
+                (PeerClientAuth::Required, OurClientAuth::Present)
+            }
+            (Feature::ClientCert(ClientCert::Optional), Role::Client) => {
+                (PeerClientAuth::Optional, OurClientAuth::None)
+            }
             (Feature::ClientCert(ClientCert::Absent), Role::Client) => {
                 refusal = Some(Refusal::ClientCert);
-                PeerClientAuth::Required
+                (PeerClientAuth::Required, OurClientAuth::None)
             }
-            _ => PeerClientAuth::None,
+            (Feature::ClientCert(ClientCert::Required), Role::Server) => (
+                PeerClientAuth::Required,
+                OurClientAuth::Require(ClientAuth::Required),
+            ),
+            (Feature::ClientCert(ClientCert::Optional), Role::Server) => (
+                PeerClientAuth::None,
+                OurClientAuth::Require(ClientAuth::Optional),
+            ),
+            (Feature::ClientCert(ClientCert::Absent), Role::Server) => {
+                refusal = Some(Refusal::ClientCert);
+                (
+                    PeerClientAuth::None,
+                    OurClientAuth::Require(ClientAuth::Required),
+                )
+            }
+            _ => (PeerClientAuth::None, OurClientAuth::None),
         };
+        let client_cert_names_localhost = cell.peer == Peer::Pike
+            && cell.role == Role::Client
+            && our_client_auth == OurClientAuth::Present;
+        if client_cert_names_localhost {
+            notes.push(peers::PIKE_CLIENT_CERT_NOTE.to_owned());
+        }
         let ending = match cell.feature {
             Feature::Close(Close::OursClean) => Ending::CleanOurs,
             Feature::Close(Close::PeerClean) => Ending::PeerClean,
@@ -181,11 +216,14 @@ impl Plan {
                 if cell.feature == Feature::Close(Close::OursClean) {
                     // The point of this cell: our side must report it.
                     clean_close_unanswered = Some(why);
+                    notes.push(why.to_owned());
                 } else {
                     // Elsewhere: the clean close both ways is the peer's, answered by us.
                     ending = Ending::PeerClean;
+                    notes.push(format!(
+                        "{why}; so the close_notify exchange here is the peer's first, ours in answer"
+                    ));
                 }
-                notes.push(why.to_owned());
             }
         }
 
@@ -250,6 +288,9 @@ impl Plan {
             clean_close_unanswered,
             refusal,
             peer_client_auth,
+            our_client_auth,
+            client_cert_names_localhost,
+            client_cert: rustls::pki_types::CertificateDer::from(Vec::new()),
             notes,
         }
     }
@@ -285,6 +326,19 @@ fn our_context(plan: &Plan, pki: &Pki) -> Result<Context, String> {
         ),
     }
     .map_err(|e| e.to_string())?;
+    builder = match plan.our_client_auth {
+        OurClientAuth::None => builder,
+        OurClientAuth::Present => builder
+            .certificate_chain_pem(
+                pki.client.chain_pem.as_bytes(),
+                pki.client.key_pem.as_bytes(),
+            )
+            .map_err(|e| e.to_string())?,
+        OurClientAuth::Require(policy) => builder
+            .client_auth(policy)
+            .client_ca_pem(pki.ca.ca_pem.as_bytes())
+            .map_err(|e| e.to_string())?,
+    };
     if let Some(list) = plan.our_alpn {
         builder = builder.alpn_protocols(list.split(','));
     }
@@ -292,8 +346,9 @@ fn our_context(plan: &Plan, pki: &Pki) -> Result<Context, String> {
 }
 
 fn run_applicable(cell: Cell) -> Result<(Status, Vec<String>), String> {
-    let pki = Pki::new();
-    let plan = Plan::new(cell);
+    let mut plan = Plan::new(cell);
+    let pki = Pki::new(plan.client_cert_names_localhost);
+    plan.client_cert = pki.client.cert_der.clone();
     let ctx = our_context(&plan, &pki)?;
     let listener = match cell.role {
         Role::Server => Some(TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?),
@@ -369,9 +424,12 @@ fn connections(
                 continue;
             }
             Step::Exchanged(our_notes) => {
-                if conn == 0 {
-                    notes.extend(our_notes);
-                }
+                let tag = format!("connection {conn}");
+                notes.extend(
+                    our_notes
+                        .into_iter()
+                        .filter(|n| conn == 0 || n.contains(&tag)),
+                );
             }
         }
         peer.end_connection(job, conn, ports.0, ports.1)?;
@@ -461,6 +519,48 @@ fn connection(ours: &mut Ours, plan: &Plan, conn: usize) -> Result<Step, String>
     } else if !plan.sni {
         notes.push("ours: connected by IP, verified against the IP SAN".into());
     }
+    if let OurClientAuth::Require(policy) = plan.our_client_auth {
+        let leaf = file
+            .peer_certificates()
+            .and_then(|chain| chain.first().cloned());
+        let presented = plan.peer_client_auth == PeerClientAuth::Required;
+        match (&leaf, presented) {
+            (Some(cert), true) if *cert == pki_client_cert(plan) => {
+                notes.push(format!(
+                    "ours ({policy:?}): the peer's client certificate, verified"
+                ));
+            }
+            (None, false) => notes.push(format!(
+                "ours ({policy:?}): no client certificate, accepted"
+            )),
+            _ => {
+                return Err(format!(
+                    "our server sees client certificate {:?}, expected {}",
+                    leaf.map(|c| c.len()),
+                    if presented {
+                        "the test client's"
+                    } else {
+                        "none"
+                    }
+                ))
+            }
+        }
+    }
+    if cell.feature == Feature::Resumption {
+        // gnutls-cli --resume: connection 0 is the full handshake, 1 the resumed one.
+        let resumed = file.is_resumed();
+        let want = conn > 0;
+        if resumed != want {
+            return Err(format!(
+                "connection {conn}: our handshake_kind() is {:?}, expected {}",
+                file.handshake_kind(),
+                if want { "Resumed" } else { "Full" }
+            ));
+        }
+        if want {
+            notes.push(format!("ours: connection {conn} is_resumed()"));
+        }
+    }
     if gnutls_resume_first(plan) && conn == 0 {
         return Ok(Step::HandshakeOnly);
     }
@@ -482,6 +582,11 @@ fn connection(ours: &mut Ours, plan: &Plan, conn: usize) -> Result<Step, String>
         ));
     }
     Ok(Step::Exchanged(notes))
+}
+
+/// The test client's leaf certificate (DER).
+fn pki_client_cert(plan: &Plan) -> rustls::pki_types::CertificateDer<'static> {
+    plan.client_cert.clone()
 }
 
 /// gnutls-cli --resume: the first connection only handshakes, then closes cleanly.

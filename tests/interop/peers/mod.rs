@@ -16,7 +16,7 @@ pub mod script;
 use std::process::Command;
 use std::sync::Arc;
 
-use super::cells::{Alpn, Cell, ClientCert, Close, Feature, Peer, Role, Version};
+use super::cells::{Alpn, Cell, Close, Feature, Peer, Role, Version};
 use super::pki::Pki;
 
 /// What the peer does when the exchange is over.
@@ -189,6 +189,14 @@ pub fn does_not_answer_close_notify(peer: Peer, our_role: Role) -> Option<&'stat
     }
 }
 
+/// Pike 8.0's server checks a client's certificate against the server name the client
+/// asked for (SNI): `SSL.Connection.verify_certificate_chain` serves both sides and
+/// matches the chain against `session->server_name`.
+pub const PIKE_CLIENT_CERT_NOTE: &str = "Pike 8.0's server matches a client certificate \
+     against the SNI name the client sent (verify_certificate_chain is shared with the client \
+     side; any other name gets bad_certificate): the client certificate here also names \
+     localhost";
+
 /// Where the peer, as server, refuses a client that sends no SNI.
 pub fn refuses_no_sni(peer: Peer) -> Option<&'static str> {
     match peer {
@@ -197,15 +205,6 @@ pub fn refuses_no_sni(peer: Peer) -> Option<&'static str> {
              \"*\" name glob on add_cert) it has none and sends handshake_failure",
         ),
         _ => None,
-    }
-}
-
-/// The client-certificate cells that need the ClientAuth API of issue 3.
-pub fn needs_client_auth_api(cell: &Cell) -> bool {
-    match cell.feature {
-        Feature::ClientCert(ClientCert::Required) => true,
-        Feature::ClientCert(_) => cell.role == Role::Server,
-        _ => false,
     }
 }
 

@@ -159,7 +159,13 @@ pub fn check(
             ));
         }
         if conn == 0 {
-            notes.push(format!("peer: {version}, ALPN {alpn}, close {how}"));
+            let ending = match how {
+                "answered" => "answered our close_notify",
+                "initiated" => "sent close_notify first, got ours",
+                "close_notify" => "saw our close_notify",
+                _ => "dropped its socket",
+            };
+            notes.push(format!("peer: {version}, ALPN {alpn}, {ending}"));
         }
     }
     if job.resumption {
