@@ -31,8 +31,8 @@ pub const PEERS: [Peer; 6] = [
 ];
 
 impl Peer {
-    /// The peer's program as it plays `role`... seen from our side: the peer is the server
-    /// when we are the client.
+    /// The peer's program opposite our `role` (the peer is the server when we are the
+    /// client).
     pub fn tool(self, our_role: Role) -> &'static str {
         match (self, our_role) {
             (Peer::OpenSsl, Role::Client) => "openssl s_server",
@@ -272,8 +272,8 @@ pub fn feature_cells(keep: impl Fn(Feature) -> bool) -> Vec<Cell> {
     cells
 }
 
-/// Pike 8.0 has no TLS 1.3: its feature cells run with TLS 1.2 (its transfer and
-/// resumption cells keep TLS 1.3, to show the refusal).
+/// Pike 8.0 has no TLS 1.3: its feature cells run with TLS 1.2; its transfer and
+/// resumption cells keep their TLS 1.3 rows, which the table explains.
 fn version_for(peer: Peer, version: Version, feature: Feature) -> Version {
     match (peer, feature) {
         (Peer::Pike, Feature::Transfer | Feature::Resumption) => version,

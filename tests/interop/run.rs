@@ -24,8 +24,6 @@ pub enum Status {
     Refused,
     /// Cannot run: the peer's limitation, explained.
     NotApplicable,
-    /// Waits for an API that is not merged yet.
-    Pending,
     /// Ran and failed.
     Fail,
 }
@@ -379,15 +377,13 @@ fn run_applicable(cell: Cell) -> Result<(Status, Vec<String>), String> {
             Ok((status, notes))
         }
         // The peer's view helps to understand our failure.
-        Err(ours) => Err(
-            match {
-                peer.abort();
-                peer.finish(&job)
-            } {
+        Err(ours) => {
+            peer.abort();
+            Err(match peer.finish(&job) {
                 Ok(peer_notes) => format!("{ours}\n(the peer: {})", peer_notes.join("; ")),
                 Err(peer_error) => format!("{ours}\n(the peer: {peer_error})"),
-            },
-        ),
+            })
+        }
     }
 }
 

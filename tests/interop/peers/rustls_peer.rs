@@ -250,13 +250,11 @@ where
         stream.flush().map_err(io)?;
     }
     let mut buf = [0u8; 4096];
-    let ended = loop {
-        match stream.read(&mut buf) {
-            Ok(0) => break "close_notify",
-            Ok(n) => return Err(format!("{n} bytes after the exchange")),
-            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => break "truncated",
-            Err(e) => return Err(format!("reading the end: {e}")),
-        }
+    let ended = match stream.read(&mut buf) {
+        Ok(0) => "close_notify",
+        Ok(n) => return Err(format!("{n} bytes after the exchange")),
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => "truncated",
+        Err(e) => return Err(format!("reading the end: {e}")),
     };
     match (close, ended) {
         (PeerClose::Answer, "close_notify") => {
