@@ -1,17 +1,20 @@
 //! The interop matrix: our `SslFile` against real TLS peers (see `tests/interop_matrix.rs`).
 //!
 //! * [`cells`]: the axes and the cells, as data.
-//! * [`run`]: one cell, end to end: certificates, our side, the peer, the checks.
-//! * [`ours`]: our side in blocking, nonblocking or callback mode.
+//! * [`plan`]: what a cell needs, derived from it; [`run`]: one cell, end to end:
+//!   certificates, our side, the peer, the checks.
+//! * [`ours`]: our side in blocking, nonblocking or callback mode ([`callback_rig`]).
 //! * [`peers`]: openssl, gnutls, Python, curl, Pike, rustls: how each is driven and judged,
 //!   and where one cannot take part, why.
 //! * [`report`]: the table, on stdout and in `target/interop-matrix.md`.
 
+pub mod callback_rig;
 pub mod cells;
 pub mod http;
 pub mod ours;
 pub mod peers;
 pub mod pki;
+pub mod plan;
 pub mod report;
 pub mod run;
 

@@ -223,7 +223,7 @@ fn document(rec: &Recorded) -> String {
          resumption) run every peer × our role with one mode each, rotating through the three \
          modes along the features (and alternating the TLS version; resumption runs with \
          both).",
-        crate::interop::run::TRANSFER_BYTES >> 20
+        crate::interop::plan::TRANSFER_BYTES >> 20
     );
     let _ = writeln!(
         out,

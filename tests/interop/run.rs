@@ -3,17 +3,17 @@
 
 use std::net::TcpListener;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::Arc;
 use std::time::Instant;
 
-use sslfile::{ClientAuth, Context};
+use sslfile::Context;
 
-use super::cells::{Alpn, Cell, ClientCert, Close, Feature, Peer, Role};
+use super::cells::{Cell, Feature, Role};
 use super::http;
-use super::ours::{Failure, Ours, Until, STEP_TIMEOUT};
-use super::peers::{self, gnutls, openssl, PeerClientAuth, PeerClose, PeerJob, Refusal};
+use super::ours::{Failure, Ours, STEP_TIMEOUT};
+use super::peers::{self, PeerClientAuth, PeerJob, Refusal};
 use super::pki::Pki;
-use crate::common::{accept_timeout, connect_local, random_bytes};
+use super::plan::{our_context, Ending, OurClientAuth, Plan};
+use crate::common::{accept_timeout, connect_local};
 
 /// How a cell came out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -36,11 +36,6 @@ pub struct Outcome {
     pub detail: String,
     pub seconds: f64,
 }
-
-/// Sizes of the exchanged payloads, each way.
-pub const TRANSFER_BYTES: usize = 16 << 20;
-const FEATURE_BYTES: usize = 64 << 10;
-const RESUMPTION_BYTES: usize = 4 << 10;
 
 /// Runs `cell` (or explains why it does not run). Never panics.
 pub fn run(cell: Cell) -> Outcome {
@@ -67,280 +62,6 @@ pub fn run(cell: Cell) -> Outcome {
             outcome(Status::Fail, format!("panic: {message}"))
         }
     }
-}
-
-/// How our side ends each connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Ending {
-    CleanOurs,
-    OursNormal,
-    PeerClean,
-    PeerDrops,
-}
-
-/// Everything a cell needs, derived from the cell.
-struct Plan {
-    cell: Cell,
-    connections: usize,
-    /// What we write on each connection.
-    up: Arc<Vec<u8>>,
-    /// What the peer program is given to send on each connection.
-    peer_send: Arc<Vec<u8>>,
-    /// What the peer must receive.
-    peer_expect: Arc<Vec<u8>>,
-    /// What we must receive (the body of curl's request, for curl).
-    down: Arc<Vec<u8>>,
-    until: Until,
-    /// We answer after the whole request arrived (HTTP).
-    send_after: bool,
-    our_alpn: Option<&'static str>,
-    peer_alpn: Option<&'static str>,
-    agreed_alpn: Option<&'static str>,
-    sni: bool,
-    ending: Ending,
-    /// Our clean close gets no answer from this peer (why): `close_clean()` must report
-    /// the truncation.
-    clean_close_unanswered: Option<&'static str>,
-    refusal: Option<Refusal>,
-    peer_client_auth: PeerClientAuth,
-    our_client_auth: OurClientAuth,
-    /// The client certificate also names `localhost` (see `peers::pike_client_cert_note`).
-    client_cert_names_localhost: bool,
-    /// The test client's leaf certificate, set once the PKI exists.
-    client_cert: rustls::pki_types::CertificateDer<'static>,
-    notes: Vec<String>,
-}
-
-/// Our side's client-certificate part.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum OurClientAuth {
-    /// Client: no certificate. Server: no request.
-    None,
-    /// Client: our context has the client certificate, presented when asked.
-    Present,
-    /// Server: this policy, clients verified against the test CA.
-    Require(ClientAuth),
-}
-
-impl Plan {
-    fn new(cell: Cell) -> Plan {
-        let (size, connections) = match cell.feature {
-            Feature::Transfer => (TRANSFER_BYTES, 1),
-            Feature::Resumption => (RESUMPTION_BYTES, 2),
-            _ => (FEATURE_BYTES, 1),
-        };
-        let seed = seed_of(&cell);
-        let mut up = random_bytes(size, seed);
-        let mut down = random_bytes(size, seed ^ 0x5EED);
-        let mut notes = Vec::new();
-
-        let (client_alpn, server_alpn) = match cell.feature {
-            Feature::Alpn(a) => peers::alpn_lists(a),
-            _ => (None, None),
-        };
-        let (our_alpn, peer_alpn) = match cell.role {
-            Role::Client => (client_alpn, server_alpn),
-            Role::Server => (server_alpn, client_alpn),
-        };
-        let mut agreed_alpn = (cell.feature == Feature::Alpn(Alpn::Matched)).then_some("http/1.1");
-        let mut refusal = None;
-        if cell.feature == Feature::Alpn(Alpn::Mismatch) {
-            match (cell.role, peers::ignores_alpn_mismatch(cell.peer)) {
-                (Role::Client, Some(why)) => notes.push(why.to_owned()),
-                _ => refusal = Some(Refusal::Alpn),
-            }
-            agreed_alpn = None;
-        }
-        if cell.feature == Feature::NoSni && cell.role == Role::Server && cell.peer == Peer::Pike {
-            notes.push(
-                "Pike 8.0's client checks the server name against DNS names only (an IP address \
-                 fails with bad_certificate): it connects without a name, so no SNI and no \
-                 name check"
-                    .into(),
-            );
-        }
-        if cell.feature == Feature::NoSni && cell.role == Role::Client {
-            if let Some(why) = peers::refuses_no_sni(cell.peer) {
-                refusal = Some(Refusal::NoSni);
-                notes.push(why.to_owned());
-            }
-        }
-        // Peer server: its policy. Peer client: Required = it presents a certificate.
-        let (peer_client_auth, our_client_auth) = match (cell.feature, cell.role) {
-            (Feature::ClientCert(ClientCert::Required), Role::Client) => {
-                (PeerClientAuth::Required, OurClientAuth::Present)
-            }
-            (Feature::ClientCert(ClientCert::Optional), Role::Client) => {
-                (PeerClientAuth::Optional, OurClientAuth::None)
-            }
-            (Feature::ClientCert(ClientCert::Absent), Role::Client) => {
-                refusal = Some(Refusal::ClientCert);
-                (PeerClientAuth::Required, OurClientAuth::None)
-            }
-            (Feature::ClientCert(ClientCert::Required), Role::Server) => (
-                PeerClientAuth::Required,
-                OurClientAuth::Require(ClientAuth::Required),
-            ),
-            (Feature::ClientCert(ClientCert::Optional), Role::Server) => (
-                PeerClientAuth::None,
-                OurClientAuth::Require(ClientAuth::Optional),
-            ),
-            (Feature::ClientCert(ClientCert::Absent), Role::Server) => {
-                refusal = Some(Refusal::ClientCert);
-                (
-                    PeerClientAuth::None,
-                    OurClientAuth::Require(ClientAuth::Required),
-                )
-            }
-            _ => (PeerClientAuth::None, OurClientAuth::None),
-        };
-        let client_cert_names_localhost = cell.peer == Peer::Pike
-            && cell.role == Role::Client
-            && our_client_auth == OurClientAuth::Present;
-        if client_cert_names_localhost {
-            notes.push(peers::PIKE_CLIENT_CERT_NOTE.to_owned());
-        }
-        let ending = match cell.feature {
-            Feature::Close(Close::OursClean) => Ending::CleanOurs,
-            Feature::Close(Close::PeerClean) => Ending::PeerClean,
-            Feature::Close(Close::OursNormal) => Ending::OursNormal,
-            Feature::Close(Close::PeerDrops) => Ending::PeerDrops,
-            _ => Ending::CleanOurs,
-        };
-        let mut ending = ending;
-        let mut clean_close_unanswered = None;
-        if ending == Ending::CleanOurs {
-            if let Some(why) = peers::does_not_answer_close_notify(cell.peer, cell.role) {
-                if cell.feature == Feature::Close(Close::OursClean) {
-                    // The point of this cell: our side must report it.
-                    clean_close_unanswered = Some(why);
-                    notes.push(why.to_owned());
-                } else {
-                    // Elsewhere: the clean close both ways is the peer's, answered by us.
-                    ending = Ending::PeerClean;
-                    notes.push(format!(
-                        "{why}; so the close_notify exchange here is the peer's first, ours in answer"
-                    ));
-                }
-            }
-        }
-
-        // The peers' own ways of carrying data.
-        let mut until = Until::Len(down.len());
-        let mut send_after = false;
-        let mut peer_send;
-        let peer_expect;
-        match (cell.peer, cell.role) {
-            (Peer::GnuTls, Role::Client) => {
-                up = gnutls::echo_payload(&up);
-                down = up.clone();
-                until = Until::Len(down.len());
-                peer_send = Vec::new();
-                peer_expect = up.clone();
-                notes.push("gnutls-serv --echo: the data coming back is the echo of ours, without NUL bytes".into());
-            }
-            (Peer::OpenSsl, Role::Client) => {
-                down = openssl::sserver_payload(cell.feature, &down);
-                until = Until::Len(down.len());
-                peer_send = down.clone();
-                peer_expect = up.clone();
-            }
-            (Peer::Curl, Role::Server) => {
-                // curl uploads `down` as a POST body; we answer with `up` as the body.
-                peer_send = down.clone();
-                peer_expect = up.clone();
-                until = Until::HttpRequest;
-                send_after = true;
-                up = if ending == Ending::PeerDrops {
-                    Vec::new()
-                } else {
-                    http::response(&up)
-                };
-                notes.push(
-                    "curl: HTTP, request then response (both directions, one after the other)"
-                        .into(),
-                );
-            }
-            _ => {
-                peer_send = down.clone();
-                peer_expect = up.clone();
-            }
-        }
-        if refusal.is_some() {
-            peer_send = Vec::new();
-        }
-        Plan {
-            cell,
-            connections,
-            up: Arc::new(up),
-            peer_send: Arc::new(peer_send),
-            peer_expect: Arc::new(peer_expect),
-            down: Arc::new(down),
-            until,
-            send_after,
-            our_alpn,
-            peer_alpn,
-            agreed_alpn,
-            sni: cell.feature != Feature::NoSni,
-            ending,
-            clean_close_unanswered,
-            refusal,
-            peer_client_auth,
-            our_client_auth,
-            client_cert_names_localhost,
-            client_cert: rustls::pki_types::CertificateDer::from(Vec::new()),
-            notes,
-        }
-    }
-
-    fn peer_close(&self) -> PeerClose {
-        match self.ending {
-            Ending::CleanOurs => PeerClose::Answer,
-            Ending::OursNormal => PeerClose::Observe,
-            Ending::PeerClean => PeerClose::Initiate,
-            Ending::PeerDrops => PeerClose::Drop,
-        }
-    }
-}
-
-/// A stable seed per cell, so that a failure can be replayed with the same bytes.
-fn seed_of(cell: &Cell) -> u64 {
-    let text = format!("{cell:?}");
-    text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-    })
-}
-
-fn our_context(plan: &Plan, pki: &Pki) -> Result<Context, String> {
-    let v = plan.cell.version.ours();
-    let mut builder = Context::builder()
-        .versions(v, v)
-        .map_err(|e| e.to_string())?;
-    builder = match plan.cell.role {
-        Role::Client => builder.trust_pem(pki.ca.ca_pem.as_bytes()),
-        Role::Server => builder.certificate_chain_pem(
-            pki.server.chain_pem.as_bytes(),
-            pki.server.key_pem.as_bytes(),
-        ),
-    }
-    .map_err(|e| e.to_string())?;
-    builder = match plan.our_client_auth {
-        OurClientAuth::None => builder,
-        OurClientAuth::Present => builder
-            .certificate_chain_pem(
-                pki.client.chain_pem.as_bytes(),
-                pki.client.key_pem.as_bytes(),
-            )
-            .map_err(|e| e.to_string())?,
-        OurClientAuth::Require(policy) => builder
-            .client_auth(policy)
-            .client_ca_pem(pki.ca.ca_pem.as_bytes())
-            .map_err(|e| e.to_string())?,
-    };
-    if let Some(list) = plan.our_alpn {
-        builder = builder.alpn_protocols(list.split(','));
-    }
-    builder.build().map_err(|e| e.to_string())
 }
 
 fn run_applicable(cell: Cell) -> Result<(Status, Vec<String>), String> {
@@ -521,7 +242,7 @@ fn connection(ours: &mut Ours, plan: &Plan, conn: usize) -> Result<Step, String>
             .and_then(|chain| chain.first().cloned());
         let presented = plan.peer_client_auth == PeerClientAuth::Required;
         match (&leaf, presented) {
-            (Some(cert), true) if *cert == pki_client_cert(plan) => {
+            (Some(cert), true) if *cert == plan.client_cert => {
                 notes.push(format!(
                     "ours ({policy:?}): the peer's client certificate, verified"
                 ));
@@ -557,7 +278,7 @@ fn connection(ours: &mut Ours, plan: &Plan, conn: usize) -> Result<Step, String>
             notes.push(format!("ours: connection {conn} is_resumed()"));
         }
     }
-    if gnutls_resume_first(plan) && conn == 0 {
+    if plan.handshake_only(conn) {
         return Ok(Step::HandshakeOnly);
     }
     let got = ours.exchange(plan.up.clone(), plan.until, plan.send_after)?;
@@ -578,20 +299,6 @@ fn connection(ours: &mut Ours, plan: &Plan, conn: usize) -> Result<Step, String>
         ));
     }
     Ok(Step::Exchanged(notes))
-}
-
-/// The test client's leaf certificate (DER).
-fn pki_client_cert(plan: &Plan) -> rustls::pki_types::CertificateDer<'static> {
-    plan.client_cert.clone()
-}
-
-/// gnutls-cli --resume: the first connection only handshakes, then closes cleanly.
-fn gnutls_resume_first(plan: &Plan) -> bool {
-    plan.cell.peer == Peer::GnuTls
-        && gnutls::first_connection_handshake_only(
-            plan.cell.feature,
-            plan.cell.role == Role::Client,
-        )
 }
 
 /// Our side's error for a refused handshake: the peer's alert (`ConnectionReset`) or our

@@ -197,6 +197,11 @@ pub const PIKE_CLIENT_CERT_NOTE: &str = "Pike 8.0's server matches a client cert
      side; any other name gets bad_certificate): the client certificate here also names \
      localhost";
 
+/// Pike 8.0's client checks a server's certificate against DNS names only.
+pub const PIKE_NO_SNI_CLIENT_NOTE: &str = "Pike 8.0's client checks the server name against \
+     DNS names only (an IP address fails with bad_certificate): it connects without a name, \
+     so no SNI and no name check";
+
 /// Where the peer, as server, refuses a client that sends no SNI.
 pub fn refuses_no_sni(peer: Peer) -> Option<&'static str> {
     match peer {
