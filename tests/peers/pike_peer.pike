@@ -4,7 +4,7 @@
 // Same command line and report lines as python_peer.py (see there): a client or server on
 // 127.0.0.1 that sends --send while receiving --expect bytes, writes what it received to
 // --recv.<connection>, then ends the connection as --close says (answer, initiate, expect,
-// drop, normal). It runs SSL.File in callback mode on Pike's backend, the way Pike
+// drop). It runs SSL.File in callback mode on Pike's backend, the way Pike
 // programs use it.
 //
 // Pike 8.0 facts it relies on: TLS 1.2 is the highest version (PROTOCOL_TLS_MAX); a
@@ -189,10 +189,6 @@ class Conn
         // No close_notify: close the socket under the TLS layer.
         f->query_stream()->close();
         finished("dropped");
-        break;
-      case "normal":
-        f->close();
-        finished("normal");
         break;
       case "initiate":
         f->close("rw", 1);  // clean close: close_notify, then wait for the answer

@@ -3,20 +3,20 @@
 
 It is a client or a server over TCP on 127.0.0.1. On each connection it sends the bytes of
 --send while it receives --expect bytes (full duplex, nonblocking: neither side can stall
-the other), writes what it received to --recv, then ends the connection as --close says:
+the other), writes what it received to <--recv>.<connection>, then ends the connection as
+--close says:
 
   answer    wait for the other side's close_notify, then answer it with ours
   initiate  send close_notify and wait for the answer (ssl's unwrap())
   expect    only wait for the end of the stream and report how it came
   drop      close the socket without close_notify
-  normal    send close_notify and close the socket without waiting
 
 It reports what it saw as lines on stdout, each an event name and key=value fields:
 
   LISTENING port=N
   HANDSHAKE conn=I version=TLSv1.3 alpn=h2|- resumed=0|1 peer_cert=CN|- sni=NAME|-
   RECEIVED conn=I bytes=N
-  CLOSE conn=I how=close_notify|truncated|answered|initiated|dropped|normal|reset
+  CLOSE conn=I how=close_notify|truncated|answered|initiated|dropped|reset
   FAILED conn=I stage=handshake|transfer|close error=...   (then exit status 2)
   DONE
 
@@ -130,14 +130,6 @@ def finish(tls, how):
         # No close_notify: close the descriptor under the TLS layer.
         os.close(tls.detach())
         return "dropped"
-    if how == "normal":
-        tls.setblocking(False)
-        try:
-            tls.unwrap()  # sends close_notify; raises while the answer is still to come
-        except (ssl.SSLWantReadError, ssl.SSLWantWriteError, OSError):
-            pass
-        tls.close()
-        return "normal"
     if how == "initiate":
         tls.unwrap()  # close_notify out, then waits for the answer
         return "initiated"
@@ -196,7 +188,7 @@ def main():
     parser.add_argument("--recv")
     parser.add_argument("--expect", type=int, default=0)
     parser.add_argument("--close", default="answer",
-                        choices=["answer", "initiate", "expect", "drop", "normal"])
+                        choices=["answer", "initiate", "expect", "drop"])
     parser.add_argument("--connections", type=int, default=1)
     parser.add_argument("--timeout", type=float, default=30.0)
     args = parser.parse_args()
