@@ -306,7 +306,19 @@ impl PeerRun for CliRun {
                         other => return Err(format!("feeding gnutls-cli: {other:?}")),
                     }
                 }
-                self.proc.close_stdin(); // gnutls-cli sends close_notify at stdin EOF
+                // gnutls-cli sends close_notify at stdin EOF: first let it print all we sent.
+                let got = self
+                    .proc
+                    .stdout()
+                    .wait_len(job.expect.len(), EXCHANGE_TIMEOUT);
+                if got.len() < job.expect.len() {
+                    return Err(format!(
+                        "gnutls-cli printed {} of {} bytes",
+                        got.len(),
+                        job.expect.len()
+                    ));
+                }
+                self.proc.close_stdin();
             }
             PeerClose::Drop => {
                 let got = self

@@ -220,7 +220,13 @@ impl PeerRun for SServerRun {
                 for feed in &self.feeds {
                     fed(feed)?;
                 }
-                // s_server sends close_notify when its stdin ends.
+                // s_server sends close_notify when its stdin ends, at once, unread data from
+                // the socket or not: first let it print all we sent.
+                let len = job.expect.len() * (conn + 1);
+                let got = self.server.stdout().wait_len(len, EXCHANGE_TIMEOUT);
+                if got.len() < len {
+                    return Err(format!("s_server printed {} of {len} bytes", got.len()));
+                }
                 self.server.close_stdin();
             }
             PeerClose::Drop => {
@@ -378,7 +384,15 @@ impl PeerRun for SClientRun {
         match job.close {
             PeerClose::Initiate => {
                 fed(&self.feeds[conn])?;
-                // Without -quiet, stdin EOF makes s_client send close_notify.
+                // Without -quiet, stdin EOF makes s_client send close_notify, at once: first
+                // let it print all we sent.
+                let expect = job.expect.clone();
+                let (_, ok) = client.stdout().wait_until(EXCHANGE_TIMEOUT, |d, eof| {
+                    eof || data_among_text(d, &expect)
+                });
+                if !ok {
+                    return Err("s_client did not print what we sent".into());
+                }
                 client.close_stdin();
             }
             PeerClose::Drop => kill_when_drained(client, job.expect.len(), our_port, peer_port)?,
