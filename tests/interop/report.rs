@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::sync::{Mutex, OnceLock};
 use std::time::Instant;
 
-use super::cells::{Cell, Feature, MODES, PEERS, ROLES};
+use super::cells::{Cell, Feature, Mode, Version, MODES, PEERS, ROLES, VERSIONS};
 use super::peers;
 use super::run::{Outcome, Status};
 
@@ -191,6 +191,7 @@ fn summary(rec: &Recorded) -> String {
             .collect();
         let _ = writeln!(out, "| {feature} | {} |", ran.join(" | "));
     }
+    out.push_str(&grids(&all));
     let _ = writeln!(
         out,
         "\nSections run: {} of {}; wall time since the first section started: {:.0} s \
@@ -199,6 +200,113 @@ fn summary(rec: &Recorded) -> String {
         SECTIONS.len(),
         rec.started.elapsed().as_secs_f64()
     );
+    out
+}
+
+/// The whole matrix at a glance: one row per peer program, one column per transfer
+/// variant or feature; each entry the result, and for features the mode and version used.
+fn grids(all: &[&Outcome]) -> String {
+    let short = |o: &Outcome| match o.status {
+        Status::Pass => "ok",
+        Status::Refused => "refused",
+        Status::NotApplicable => "n/a",
+        Status::Fail => "**FAIL**",
+    };
+    let mode_letter = |m: Mode| match m {
+        Mode::Blocking => "B",
+        Mode::Nonblocking => "N",
+        Mode::Callback => "C",
+    };
+    let mut out = String::new();
+    let transfer: Vec<(Version, Mode)> = VERSIONS
+        .iter()
+        .flat_map(|v| MODES.iter().map(move |m| (*v, *m)))
+        .collect();
+    let _ = writeln!(
+        out,
+        "\nTransfer cells (16 MiB each way + clean close), by TLS version and our mode \
+         (B blocking, N nonblocking, C callback):\n"
+    );
+    let header: Vec<String> = transfer
+        .iter()
+        .map(|(v, m)| format!("{} {}", v.dotted(), mode_letter(*m)))
+        .collect();
+    let _ = writeln!(out, "| peer program | our role | {} |", header.join(" | "));
+    let _ = writeln!(out, "|---|---|{}", "---|".repeat(transfer.len()));
+    for peer in PEERS {
+        for role in ROLES {
+            let row: Vec<&str> = transfer
+                .iter()
+                .map(|(v, m)| {
+                    all.iter()
+                        .find(|o| {
+                            let c = o.cell;
+                            c.peer == peer
+                                && c.role == role
+                                && c.feature == Feature::Transfer
+                                && c.version == *v
+                                && c.mode == *m
+                        })
+                        .map_or("", |o| short(o))
+                })
+                .collect();
+            if row.iter().any(|e| !e.is_empty()) {
+                let _ = writeln!(
+                    out,
+                    "| {} | {role:?} | {} |",
+                    peer.tool(role),
+                    row.join(" | ")
+                );
+            }
+        }
+    }
+    let mut features: Vec<Feature> = all
+        .iter()
+        .map(|o| o.cell.feature)
+        .filter(|f| *f != Feature::Transfer)
+        .collect();
+    features.sort();
+    features.dedup();
+    if features.is_empty() {
+        return out;
+    }
+    let _ = writeln!(
+        out,
+        "\nFeature cells, each with the mode (B, N, C) and TLS version it ran with:\n"
+    );
+    let header: Vec<String> = features.iter().map(|f| f.to_string()).collect();
+    let _ = writeln!(out, "| peer program | our role | {} |", header.join(" | "));
+    let _ = writeln!(out, "|---|---|{}", "---|".repeat(features.len()));
+    for peer in PEERS {
+        for role in ROLES {
+            let row: Vec<String> = features
+                .iter()
+                .map(|f| {
+                    all.iter()
+                        .filter(|o| {
+                            o.cell.peer == peer && o.cell.role == role && o.cell.feature == *f
+                        })
+                        .map(|o| match o.status {
+                            Status::NotApplicable => "n/a".to_owned(),
+                            _ => format!(
+                                "{} {}{}",
+                                short(o),
+                                mode_letter(o.cell.mode),
+                                o.cell.version.dotted()
+                            ),
+                        })
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                })
+                .collect();
+            let _ = writeln!(
+                out,
+                "| {} | {role:?} | {} |",
+                peer.tool(role),
+                row.join(" | ")
+            );
+        }
+    }
     out
 }
 
