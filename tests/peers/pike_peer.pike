@@ -132,9 +132,8 @@ class Conn
     SSL.Connection c = f->query_connection();
     if (c && (c->state & SSL.Constants.CONNECTION_failing))
       fail(index, "handshake",
-           sprintf("Pike %s a fatal alert (SSL.File reports it by no callback; state %s)",
-                   c->state & SSL.Constants.CONNECTION_peer_fatal ? "received" : "sent",
-                   c->describe_state()));
+           sprintf("handshake failed with a fatal alert (%s; SSL.File reports it by no "
+                   "callback)", c->describe_state()));
     call_out(watch_handshake, 0.02);
   }
 
