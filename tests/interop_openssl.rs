@@ -23,8 +23,6 @@ mod common;
 
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
-use std::os::fd::AsFd;
-use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -142,27 +140,6 @@ fn read_exactly(tls: &SslFile, len: usize) -> io::Result<Vec<u8>> {
     let mut got = vec![0u8; len];
     (&*tls).read_exact(&mut got)?;
     Ok(got)
-}
-
-/// Writes `data` to the child's stdin from a detached thread, through a duplicate of the
-/// pipe (a big payload would fill the 64 KiB pipe while the child waits for the network).
-/// The thread cannot hang: when the child is killed (at the latest when its wrapper is
-/// dropped) the write fails with EPIPE. The receiver gets the outcome.
-fn feed_stdin(
-    child: &mut common::openssl::ChildProc,
-    data: Vec<u8>,
-) -> mpsc::Receiver<io::Result<()>> {
-    let fd = child
-        .stdin()
-        .as_fd()
-        .try_clone_to_owned()
-        .expect("dup the child's stdin");
-    let mut pipe = std::fs::File::from(fd);
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let _ = tx.send(pipe.write_all(&data).and_then(|()| pipe.flush()));
-    });
-    rx
 }
 
 /// Waits (bounded) for the child to exit and asserts that it exited with status 0.
@@ -497,7 +474,7 @@ fn sclient_with_our_server(ver: TlsVer, sni: bool) {
 
     let up = random_bytes(256 * 1024, 0x3a); // s_client → us
     let down = random_bytes(256 * 1024, 0x3b); // us → s_client
-    let fed = feed_stdin(&mut client, up.clone());
+    let fed = client.feed_stdin(up.clone());
     // Read and write at the same time (s_client is single-threaded and blocks in
     // SSL_write: a server that only wrote would deadlock with it).
     let (read, wrote) = thread::scope(|s| {
@@ -548,7 +525,8 @@ fn sclient_tls13_no_sni_with_our_server() {
 /// The peer of a failed handshake of ours, once it has ended: its stderr.
 fn stderr_after_exit(child: &mut common::openssl::ChildProc) -> String {
     child.wait_with_timeout(TIMEOUT);
-    child.stderr_text()
+    // Up to the pipe's end: the collector may not have read the last lines yet.
+    child.stderr_all()
 }
 
 #[test]

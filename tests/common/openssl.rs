@@ -1,9 +1,8 @@
 //! Child-process wrappers around the `openssl` command-line tool (3.x):
 //! [`SServer`] runs `openssl s_server`, [`SClient`] runs `openssl s_client`.
 //!
-//! Both pipe stdin/stdout/stderr. Background threads collect stdout and
-//! stderr (see [`Collector`]), every wait is bounded, and the child is killed
-//! and reaped on drop. Both types deref to [`ChildProc`] for the I/O helpers.
+//! Both deref to [`ChildProc`] (in `process`) for the I/O helpers: piped stdio collected
+//! by background threads, bounded waits, killed and reaped on drop.
 //!
 //! Behaviour of the tools worth knowing (observed with OpenSSL 3.0):
 //! * `s_server -quiet` prints nothing at all on startup (no "ACCEPT"), so
@@ -23,17 +22,13 @@
 //!   carries session details besides the data.
 //! * Certificate verification chatter ("depth=...") goes to stderr.
 
-use std::collections::HashSet;
-use std::fs;
-use std::io::{Read, Write};
 use std::ops::{Deref, DerefMut};
 use std::path::PathBuf;
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Condvar, Mutex};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use super::certs::IdentityFiles;
+use super::process::wait_listening;
+pub use super::process::ChildProc;
 use super::{free_port, TIMEOUT};
 
 /// A TLS protocol version to pin with `-tls1_2` / `-tls1_3`.
@@ -52,232 +47,6 @@ impl TlsVer {
     }
 }
 
-#[derive(Default)]
-struct Collected {
-    data: Vec<u8>,
-    eof: bool,
-}
-
-/// Output of one child pipe, gathered by a background thread.
-#[derive(Clone)]
-pub struct Collector(Arc<(Mutex<Collected>, Condvar)>);
-
-impl Collector {
-    fn spawn(mut reader: impl Read + Send + 'static) -> Self {
-        let collector = Collector(Arc::default());
-        let shared = collector.clone();
-        thread::spawn(move || {
-            let mut buf = [0u8; 16384];
-            loop {
-                let n = reader.read(&mut buf).unwrap_or(0);
-                let (lock, cond) = &*shared.0;
-                let mut state = lock.lock().unwrap();
-                if n == 0 {
-                    state.eof = true;
-                } else {
-                    state.data.extend_from_slice(&buf[..n]);
-                }
-                cond.notify_all();
-                if n == 0 {
-                    break;
-                }
-            }
-        });
-        collector
-    }
-
-    /// Wait (at most `timeout`) until `done(data, eof)` holds; return the
-    /// data collected so far and whether the condition held.
-    pub fn wait_until(
-        &self,
-        timeout: Duration,
-        mut done: impl FnMut(&[u8], bool) -> bool,
-    ) -> (Vec<u8>, bool) {
-        let deadline = Instant::now() + timeout;
-        let (lock, cond) = &*self.0;
-        let mut state = lock.lock().unwrap();
-        loop {
-            if done(&state.data, state.eof) {
-                return (state.data.clone(), true);
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                return (state.data.clone(), false);
-            }
-            state = cond.wait_timeout(state, deadline - now).unwrap().0;
-        }
-    }
-
-    /// Everything collected so far.
-    pub fn bytes(&self) -> Vec<u8> {
-        self.0 .0.lock().unwrap().data.clone()
-    }
-
-    /// Everything collected so far, lossily decoded as UTF-8.
-    pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.bytes()).into_owned()
-    }
-
-    /// Wait until the output contains `needle`; false on timeout or EOF
-    /// without it.
-    pub fn wait_for(&self, needle: &[u8], timeout: Duration) -> bool {
-        let (data, _) = self.wait_until(timeout, |d, eof| contains(d, needle) || eof);
-        contains(&data, needle)
-    }
-
-    /// Wait until at least `len` bytes were collected (or EOF); returns them.
-    pub fn wait_len(&self, len: usize, timeout: Duration) -> Vec<u8> {
-        self.wait_until(timeout, |d, eof| d.len() >= len || eof).0
-    }
-
-    /// Wait for EOF on the pipe (the child closed it or exited) and return
-    /// all output; `None` on timeout.
-    pub fn read_to_end(&self, timeout: Duration) -> Option<Vec<u8>> {
-        match self.wait_until(timeout, |_, eof| eof) {
-            (data, true) => Some(data),
-            (_, false) => None,
-        }
-    }
-}
-
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    needle.is_empty() || haystack.windows(needle.len()).any(|w| w == needle)
-}
-
-/// A child process with piped stdio; killed and reaped on drop.
-pub struct ChildProc {
-    cmdline: String,
-    child: Child,
-    stdin: Option<ChildStdin>,
-    stdout: Collector,
-    stderr: Collector,
-}
-
-impl ChildProc {
-    /// Spawns `cmd` with piped stdin, stdout and stderr.
-    pub fn spawn(mut cmd: Command) -> Self {
-        let cmdline = format!("{cmd:?}");
-        cmd.stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot run {cmdline}: {e}"));
-        let stdout = Collector::spawn(child.stdout.take().unwrap());
-        let stderr = Collector::spawn(child.stderr.take().unwrap());
-        ChildProc {
-            cmdline,
-            stdin: child.stdin.take(),
-            child,
-            stdout,
-            stderr,
-        }
-    }
-
-    /// The child's process id.
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// The child's stdin. Panics if [`close_stdin`](Self::close_stdin) was
-    /// called. Writes may block once the pipe is full (64 KiB) and the child
-    /// does not read; write big payloads from a separate thread.
-    pub fn stdin(&mut self) -> &mut ChildStdin {
-        self.stdin.as_mut().expect("stdin already closed")
-    }
-
-    /// Write all of `data` to the child's stdin and flush; panics on error.
-    pub fn write_stdin(&mut self, data: &[u8]) {
-        let result = self
-            .stdin()
-            .write_all(data)
-            .and_then(|_| self.stdin().flush());
-        if let Err(e) = result {
-            panic!("writing to child stdin: {e}\n{}", self.describe());
-        }
-    }
-
-    /// Close the child's stdin (EOF for the child).
-    pub fn close_stdin(&mut self) {
-        self.stdin = None;
-    }
-
-    /// The collector of the child's stdout.
-    pub fn stdout(&self) -> &Collector {
-        &self.stdout
-    }
-
-    /// The collector of the child's stderr.
-    pub fn stderr(&self) -> &Collector {
-        &self.stderr
-    }
-
-    /// Stdout collected so far, lossily decoded.
-    pub fn stdout_text(&self) -> String {
-        self.stdout.text()
-    }
-
-    /// Stderr collected so far, lossily decoded.
-    pub fn stderr_text(&self) -> String {
-        self.stderr.text()
-    }
-
-    /// Wait until stdout contains `needle` (bounded by `timeout`).
-    pub fn wait_stdout(&self, needle: &[u8], timeout: Duration) -> bool {
-        self.stdout.wait_for(needle, timeout)
-    }
-
-    /// All of stdout, once the child closed it; `None` on timeout.
-    pub fn read_stdout_to_end(&self, timeout: Duration) -> Option<Vec<u8>> {
-        self.stdout.read_to_end(timeout)
-    }
-
-    /// The exit status if the child has exited.
-    pub fn try_wait(&mut self) -> Option<ExitStatus> {
-        self.child.try_wait().expect("try_wait")
-    }
-
-    /// Wait at most `timeout` for the child to exit.
-    pub fn wait_with_timeout(&mut self, timeout: Duration) -> Option<ExitStatus> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(status) = self.try_wait() {
-                return Some(status);
-            }
-            if Instant::now() >= deadline {
-                return None;
-            }
-            thread::sleep(Duration::from_millis(10));
-        }
-    }
-
-    /// Kill the child (if still running) and reap it. Stdin is closed only after the
-    /// SIGKILL: an EOF on stdin first would let s_server/s_client close cleanly.
-    pub fn kill(&mut self) {
-        if self.try_wait().is_none() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-        self.stdin = None;
-    }
-
-    /// Command line, stdout and stderr, for assertion messages.
-    pub fn describe(&self) -> String {
-        format!(
-            "command: {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-            self.cmdline,
-            self.stdout_text(),
-            self.stderr_text()
-        )
-    }
-}
-
-impl Drop for ChildProc {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
 /// What `s_server` does with a connection.
 #[derive(Debug, Clone)]
 pub enum SServerMode {
@@ -287,6 +56,11 @@ pub enum SServerMode {
     Www(PathBuf),
     /// `-rev`: echo each line back reversed.
     Rev,
+    /// No `-quiet`: data from the client goes to stdout together with session details
+    /// ("ALPN protocols selected: ...", "Reused session-id"); stdin chunks that start
+    /// with an interactive command letter (Q, q, P, S, or r/R/k/K/c and a newline) are
+    /// taken as commands.
+    Verbose,
 }
 
 /// Options for [`SServer::spawn`].
@@ -388,74 +162,13 @@ fn sserver_command(opts: &SServerOpts, port: u16) -> Command {
         SServerMode::Rev => {
             cmd.arg("-rev");
         }
+        SServerMode::Verbose => {}
     }
     if let Some(n) = opts.naccept {
         cmd.arg("-naccept").arg(n.to_string());
     }
     cmd.args(&opts.extra_args);
     cmd
-}
-
-/// Wait until the child listens on `port`: "ACCEPT" on stdout (not printed
-/// with `-quiet`), or a listening socket of the child in /proc. False if
-/// the child exits or the timeout passes first.
-fn wait_listening(proc: &mut ChildProc, port: u16, timeout: Duration) -> bool {
-    let start = Instant::now();
-    loop {
-        if proc.stdout().bytes().windows(6).any(|w| w == b"ACCEPT") {
-            return true;
-        }
-        match listening_in_proc(proc.pid(), port) {
-            Some(true) => return true,
-            // No /proc (not Linux): give the child a moment and hope.
-            None if start.elapsed() > Duration::from_millis(500) => return true,
-            _ => {}
-        }
-        if proc.try_wait().is_some() || start.elapsed() > timeout {
-            return false;
-        }
-        thread::sleep(Duration::from_millis(10));
-    }
-}
-
-/// Whether process `pid` owns a TCP socket in LISTEN state on `port`;
-/// `None` if /proc cannot tell.
-fn listening_in_proc(pid: u32, port: u16) -> Option<bool> {
-    let inodes: HashSet<String> = fs::read_dir(format!("/proc/{pid}/fd"))
-        .ok()?
-        .filter_map(|entry| fs::read_link(entry.ok()?.path()).ok())
-        .filter_map(|target| {
-            let target = target.to_string_lossy().into_owned();
-            Some(
-                target
-                    .strip_prefix("socket:[")?
-                    .strip_suffix(']')?
-                    .to_owned(),
-            )
-        })
-        .collect();
-    let mut found_table = false;
-    for table in ["tcp", "tcp6"] {
-        let Ok(text) = fs::read_to_string(format!("/proc/{pid}/net/{table}")) else {
-            continue;
-        };
-        found_table = true;
-        for line in text.lines().skip(1) {
-            // sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            if fields.len() < 10 {
-                continue;
-            }
-            let local_port = fields[1]
-                .rsplit(':')
-                .next()
-                .and_then(|p| u16::from_str_radix(p, 16).ok());
-            if local_port == Some(port) && fields[3] == "0A" && inodes.contains(fields[9]) {
-                return Some(true);
-            }
-        }
-    }
-    found_table.then_some(false)
 }
 
 /// Options for [`SClient::spawn`].
