@@ -99,7 +99,11 @@ fn flush_during_the_handshake_waits_for_it_and_sends_the_written_data() {
     for transport in TRANSPORTS {
         let (c, s) = raw_pair(transport);
         let server_ctx = setup.server_ctx.clone();
+        // The server answers only once the client wrote: otherwise a quick server (and a
+        // slow client thread) could complete the handshake inside the nonblocking connect.
+        let (client_wrote, wait_for_client) = std::sync::mpsc::channel::<()>();
         let server = thread::spawn(move || -> (Vec<u8>, io::ErrorKind) {
+            wait_for_client.recv().unwrap();
             let server = SslFile::new(s, &server_ctx);
             server.set_blocking();
             server.set_timeout(Some(TIMEOUT));
@@ -112,6 +116,7 @@ fn flush_during_the_handshake_waits_for_it_and_sends_the_written_data() {
         client.connect("localhost").unwrap(); // nonblocking: the handshake has just begun
         assert!(client.is_handshaking());
         assert_eq!((&client).write(b"early data").unwrap(), 10);
+        client_wrote.send(()).unwrap();
         client.set_blocking();
         client.set_timeout(Some(TIMEOUT));
         client.flush().unwrap();
