@@ -275,3 +275,20 @@ fn a_key_update_in_callback_mode_is_sent_when_the_transport_pushed_back() {
         (seen.lock().unwrap().data == b"hi there").then_some(())
     });
 }
+
+/// Found by the soak: `File::close` shut the socket down (an orderly FIN) before releasing
+/// it, so a close after `linger(Some(0))` read as end of stream on the other side instead
+/// of the reset that SO_LINGER 0 promises.
+#[test]
+fn a_close_after_linger_zero_resets_the_connection() {
+    let setup = Setup::new();
+    let (client, server) = setup.connect(common::pair::Transport::Tcp);
+    (&client).write_all(b"last words").unwrap();
+    client.flush().unwrap();
+    let mut buf = [0u8; 10];
+    (&server).read_exact(&mut buf).unwrap();
+    client.linger(Some(Duration::ZERO)).unwrap();
+    client.close().unwrap();
+    let err = (&server).read(&mut buf).unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::ConnectionReset, "{err}");
+}
