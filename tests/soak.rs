@@ -22,8 +22,10 @@ use common::TIMEOUT;
 use sslfile::{Backend, File, Port, SslFile};
 
 const CLIENT_THREADS: usize = 4;
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_millis(100);
-const IDLE_TIMEOUT: Duration = Duration::from_millis(300);
+/// The server's timeouts, multiplied by `SSLFILE_SOAK_TIME_SCALE` (e.g. under valgrind,
+/// where everything runs tens of times slower).
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(1);
+const IDLE_TIMEOUT: Duration = Duration::from_millis(1500);
 /// The ways a connection ends (see `client_session`).
 const PATHS: usize = 10;
 
@@ -32,6 +34,13 @@ fn connections() -> usize {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(5_000)
+}
+
+fn time_scale() -> u32 {
+    std::env::var("SSLFILE_SOAK_TIME_SCALE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1)
 }
 
 fn open_descriptors() -> usize {
@@ -135,7 +144,7 @@ fn reaper(rx: mpsc::Receiver<Stalled>) -> thread::JoinHandle<usize> {
                     ),
                 };
                 assert!(
-                    ended || since.elapsed() < TIMEOUT,
+                    ended || since.elapsed() < TIMEOUT * time_scale(),
                     "the server did not end a stalled connection"
                 );
                 if ended {
@@ -154,8 +163,8 @@ fn connections_ended_every_way_leave_no_descriptor_memory_or_connection_behind()
     let setup = Arc::new(Setup::new());
     let backend = Backend::new().unwrap();
     let port = Port::bind("127.0.0.1:0", &setup.server_ctx).unwrap();
-    port.set_handshake_timeout(Some(HANDSHAKE_TIMEOUT));
-    port.set_idle_timeout(Some(IDLE_TIMEOUT));
+    port.set_handshake_timeout(Some(HANDSHAKE_TIMEOUT * time_scale()));
+    port.set_idle_timeout(Some(IDLE_TIMEOUT * time_scale()));
     let addr = port.local_addr().unwrap();
     let runner = {
         let b = backend.clone();
