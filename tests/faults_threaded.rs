@@ -504,7 +504,7 @@ fn run_case(case: &Case) -> Result<(), TestCaseError> {
 
 proptest! {
     #![proptest_config(ProptestConfig {
-        cases: common::proptest_cases(2000),
+        cases: common::proptest_cases(4000),
         max_shrink_iters: 1000,
         ..ProptestConfig::default()
     })]

@@ -68,7 +68,10 @@ enum Op {
 
 /// The bytes one side sends: a fixed pattern, so a reader can check any byte it gets.
 fn pattern_byte(offset: usize, salt: u8) -> u8 {
-    (offset as u8).wrapping_mul(13).wrapping_add((offset >> 8) as u8) ^ salt
+    (offset as u8)
+        .wrapping_mul(13)
+        .wrapping_add((offset >> 8) as u8)
+        ^ salt
 }
 
 /// One direction's bookkeeping: how much the writer's calls accepted, what the reader got.
@@ -317,8 +320,7 @@ fuzz_target!(|input: Input| {
             for backend in backends {
                 let _ = backend.run_once(Some(Duration::ZERO));
             }
-            if sslfile::live_connections() == 0
-                && backends.iter().all(|b| b.call_out_count() == 0)
+            if sslfile::live_connections() == 0 && backends.iter().all(|b| b.call_out_count() == 0)
             {
                 return true;
             }
