@@ -275,10 +275,21 @@ impl Engine {
     }
 
     /// Queues our close_notify behind everything written so far.
+    ///
+    /// During the handshake this ends the connection: there is no session to close
+    /// cleanly, and rustls must see no more input (a warning alert from the peer, its
+    /// close_notify included, would make it answer with a fatal alert after the
+    /// close_notify, which trips a debug assertion in rustls: a panic from network input).
     pub(crate) fn send_close_notify(&mut self) {
         if !self.sent_close_notify {
             self.sent_close_notify = true;
             self.conn.send_close_notify();
+            if self.conn.is_handshaking() && self.error.is_none() {
+                self.error = Some(Error::Io(Arc::new(io::Error::new(
+                    io::ErrorKind::ConnectionAborted,
+                    "the connection was closed during the TLS handshake",
+                ))));
+            }
         }
     }
 

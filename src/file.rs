@@ -254,27 +254,35 @@ impl Stream for File {
         if self.inner.closed.swap(true, Ordering::AcqRel) {
             return Ok(());
         }
-        // Wake threads blocked in `wait` first, then release the descriptor once they left
-        // and the backend let go of it.
-        if let Some(socket) = self
-            .inner
-            .socket
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_ref()
-        {
-            let _ = match &**socket {
-                Socket::Tcp(s) => s.shutdown(Shutdown::Both),
-                Socket::Unix(s) => s.shutdown(Shutdown::Both),
-            };
-        }
+        // The backend's watch holds the socket too: end it first.
         self.unwatch();
-        let socket = self
-            .inner
-            .socket
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
+        let socket = match self.inner.socket.try_write() {
+            // Nobody else is in the socket: release it at once. (With SO_LINGER 0 the peer
+            // then gets a reset, not the orderly end a shutdown would send first.)
+            Ok(mut guard) => guard.take(),
+            Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner().take(),
+            Err(std::sync::TryLockError::WouldBlock) => {
+                // Threads are blocked in `wait`: wake them, then release the descriptor
+                // once they left.
+                if let Some(socket) = self
+                    .inner
+                    .socket
+                    .read()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .as_ref()
+                {
+                    let _ = match &**socket {
+                        Socket::Tcp(s) => s.shutdown(Shutdown::Both),
+                        Socket::Unix(s) => s.shutdown(Shutdown::Both),
+                    };
+                }
+                self.inner
+                    .socket
+                    .write()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .take()
+            }
+        };
         drop(socket);
         Ok(())
     }

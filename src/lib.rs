@@ -184,6 +184,20 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! ## Timeouts
+//!
+//! | timeout | bounds | on expiry |
+//! |---|---|---|
+//! | [`SslFile::set_timeout`] | each blocking call (handshake, read, write, flush, close) | that call returns `TimedOut`; nothing is lost, it can be retried |
+//! | [`SslFile::set_handshake_timeout`] | the whole handshake, in every mode | the connection ends with `TimedOut` (callback mode: the close callback reports it) |
+//! | [`SslFile::set_idle_timeout`] | a connection on which no byte moves | the connection ends with `TimedOut` |
+//! | [`Port::set_handshake_timeout`], [`Port::set_idle_timeout`] | the same, for every connection a [`Port`] accepts | (the handshake timeout defaults to 30 s) |
+//!
+//! The last three protect a server from clients that hold connections without using them,
+//! such as slowloris clients that send their ClientHello a byte at a time: in callback mode
+//! a call_out on the backend ends such a connection even if the peer never sends another
+//! byte.
+//!
 //! ## Pike names and ours
 //!
 //! | Pike `SSL.File` / `SSL.sslfile` | sslfile |

@@ -112,7 +112,9 @@ fn flush_during_the_handshake_waits_for_it_and_sends_the_written_data() {
             let end = (&server).read_to_end(&mut got).unwrap_err();
             (got, end.kind())
         });
-        let client = SslFile::new(c, &setup.client_ctx);
+        // TLS 1.2: no session tickets arrive after the handshake, which the client would
+        // leave unread and so turn its close into a reset.
+        let client = SslFile::new(c, &tls12_client(&setup));
         client.connect("localhost").unwrap(); // nonblocking: the handshake has just begun
         assert!(client.is_handshaking());
         assert_eq!((&client).write(b"early data").unwrap(), 10);
@@ -130,6 +132,16 @@ fn flush_during_the_handshake_waits_for_it_and_sends_the_written_data() {
         assert_eq!(got, b"early data", "{transport:?}");
         assert_eq!(end, io::ErrorKind::BrokenPipe, "{transport:?}: truncated");
     }
+}
+
+fn tls12_client(setup: &Setup) -> sslfile::Context {
+    sslfile::Context::builder()
+        .trust_pem(setup.pki.ca_pem.as_bytes())
+        .unwrap()
+        .versions(sslfile::TlsVersion::Tls1_2, sslfile::TlsVersion::Tls1_2)
+        .unwrap()
+        .build()
+        .unwrap()
 }
 
 /// A nonblocking flush during the handshake reports `WouldBlock` until it is complete
@@ -279,4 +291,68 @@ fn a_key_update_in_callback_mode_is_sent_when_the_transport_pushed_back() {
         let _ = try_read(&client, &mut buf);
         (seen.lock().unwrap().data == b"hi there").then_some(())
     });
+}
+
+/// Found by the soak: `File::close` shut the socket down (an orderly FIN) before releasing
+/// it, so a close after `linger(Some(0))` read as end of stream on the other side instead
+/// of the reset that SO_LINGER 0 promises.
+#[test]
+fn a_close_after_linger_zero_resets_the_connection() {
+    let setup = Setup::new();
+    let (client, server) = setup.connect(common::pair::Transport::Tcp);
+    (&client).write_all(b"last words").unwrap();
+    client.flush().unwrap();
+    let mut buf = [0u8; 10];
+    (&server).read_exact(&mut buf).unwrap();
+    client.linger(Some(Duration::ZERO)).unwrap();
+    client.close().unwrap();
+    let err = (&server).read(&mut buf).unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::ConnectionReset, "{err}");
+}
+
+/// Found by the `api_calls` fuzz target (crash-918f5689): a close_notify sent during the
+/// handshake (`close_clean` or `shutdown` before it completed), then a close_notify from
+/// the peer — which rustls treats as a warning alert mid-handshake and answers with a
+/// fatal alert — tripped a debug assertion in rustls ("a fatal alert was already sent"):
+/// a panic from network input in debug builds. Closing during the handshake now ends it.
+#[test]
+fn closing_on_both_sides_during_the_handshake_fails_it_cleanly_without_a_panic() {
+    let setup = Setup::new();
+    for (client_close, server_close) in [(true, true), (true, false), (false, true)] {
+        let (c, s) = Faulty::pair();
+        let client = SslFile::new(c, &setup.client_ctx);
+        let server = SslFile::new(s, &setup.server_ctx);
+        client.connect("localhost").unwrap();
+        server.accept().unwrap();
+        assert!(client.is_handshaking() && server.is_handshaking());
+        let what = format!("client closes: {client_close}, server closes: {server_close}");
+        if client_close {
+            let err = client.close_clean().unwrap_err();
+            assert_eq!(
+                err.kind(),
+                io::ErrorKind::ConnectionAborted,
+                "{what}: {err}"
+            );
+        }
+        if server_close {
+            let err = server.shutdown(std::net::Shutdown::Write).unwrap_err();
+            assert_eq!(
+                err.kind(),
+                io::ErrorKind::ConnectionAborted,
+                "{what}: {err}"
+            );
+        }
+        // Both go on reading what the other sent: an end or an error, never a panic or
+        // a wait. (A client whose handshake completed before the server's close_notify
+        // arrived reads it as a clean end: for the client the session existed.)
+        let mut buf = [0u8; 16];
+        for file in [&client, &server] {
+            let result = (&*file).read(&mut buf);
+            assert!(
+                matches!(&result, Ok(0))
+                    || matches!(&result, Err(e) if e.kind() != io::ErrorKind::WouldBlock),
+                "{what}: {result:?}"
+            );
+        }
+    }
 }

@@ -68,7 +68,10 @@ enum Op {
 
 /// The bytes one side sends: a fixed pattern, so a reader can check any byte it gets.
 fn pattern_byte(offset: usize, salt: u8) -> u8 {
-    (offset as u8).wrapping_mul(13).wrapping_add((offset >> 8) as u8) ^ salt
+    (offset as u8)
+        .wrapping_mul(13)
+        .wrapping_add((offset >> 8) as u8)
+        ^ salt
 }
 
 /// One direction's bookkeeping: how much the writer's calls accepted, what the reader got.
@@ -173,6 +176,7 @@ fuzz_target!(|input: Input| {
         capacity: usize::from(input.capacity).max(1),
         ..PairConfig::default()
     });
+    let probes = [c.probe(), s.probe()];
     let backends = [Backend::new().unwrap(), Backend::new().unwrap()];
     let mut files: [Option<File>; 2] = [
         Some(SslFile::new(c, ctx.client(input.tls12))),
@@ -303,14 +307,38 @@ fuzz_target!(|input: Input| {
             }),
         }
     }
-    // Wind down: let the backends finish what is due, then drop everything.
-    for _ in 0..8 {
-        for backend in &backends {
-            let _ = backend.run_once(Some(Duration::ZERO));
-        }
-    }
+    // Wind down as a program would: drop the files and run the backends until nothing is
+    // left for them (a file with output to deliver stays alive on its backend until it is
+    // delivered or fails). Two files that both wait for the other to read never finish:
+    // then the transport dies, as a real connection eventually does, and they go.
     for file in files.iter().flatten() {
         file.set_nonblocking();
     }
     drop(files);
+    let settle = |backends: &[Backend; 2]| {
+        for _ in 0..64 {
+            for backend in backends {
+                let _ = backend.run_once(Some(Duration::ZERO));
+            }
+            if sslfile::live_connections() == 0 && backends.iter().all(|b| b.call_out_count() == 0)
+            {
+                return true;
+            }
+        }
+        false
+    };
+    if !settle(&backends) {
+        probes[0].close_end();
+        probes[1].close_end();
+        // Background closes (nonblocking close with output left) end within the timeout.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while !settle(&backends) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "connections left alive: {}",
+                sslfile::live_connections()
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
 });

@@ -84,7 +84,7 @@ impl Run {
                 match self.to_target.read_nb(&mut buf) {
                     Ok(0) | Err(_) => break,
                     Ok(n) => {
-                        let _ = (&self.to_peer).write_nb_all(&buf[..n]);
+                        let _ = self.to_peer.write_nb_all(&buf[..n]);
                     }
                 }
             }
@@ -227,6 +227,9 @@ fuzz_target!(|input: Input| {
             Some(Ok(n)) => run.target_got.extend_from_slice(&buf[..n]),
         }
     }
-    assert!(ended, "the target kept returning WouldBlock after its input ended");
+    assert!(
+        ended,
+        "the target kept returning WouldBlock after its input ended"
+    );
     assert_prefix(&run.target_got, &run.peer_sent, "target");
 });

@@ -448,6 +448,22 @@ impl Faulty {
     }
 }
 
+/// Closes end `e` (both directions end for it; what it had not read is lost).
+fn close_end(link: &Arc<Link>, e: usize) {
+    let mut st = link.lock();
+    if st.ends[e].closed {
+        return;
+    }
+    st.ends[e].closed = true;
+    st.dirs[e].shut = true;
+    st.dirs[1 - e].buf.clear();
+    let watch = st.ends[e].watch.take();
+    drop(st);
+    link.changed.notify_all();
+    kick(link, 1 - e);
+    drop(watch); // outside the lock: it may hold the last reference to a file
+}
+
 /// Observes one end of a pair (see [`Faulty::probe`]).
 #[derive(Debug, Clone)]
 pub struct Probe {
@@ -494,6 +510,12 @@ impl Probe {
     /// True if the end was closed.
     pub fn is_closed(&self) -> bool {
         self.link.lock().ends[self.end].closed
+    }
+
+    /// Closes the end from outside, as if its host went away: whoever still holds it sees
+    /// its calls fail, and the peer sees the end of the stream.
+    pub fn close_end(&self) {
+        close_end(&self.link, self.end);
     }
 }
 
@@ -755,17 +777,7 @@ impl Stream for Faulty {
     }
 
     fn close(&self) -> io::Result<()> {
-        let e = self.end;
-        let mut st = self.link.lock();
-        if st.ends[e].closed {
-            return Ok(());
-        }
-        st.ends[e].closed = true;
-        st.dirs[e].shut = true;
-        st.dirs[1 - e].buf.clear();
-        let watch = st.ends[e].watch.take();
-        self.changed(st);
-        drop(watch); // outside the lock: it may hold the last reference to a file
+        close_end(&self.link, self.end);
         Ok(())
     }
 
