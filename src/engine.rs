@@ -12,7 +12,7 @@
 //!   rustls has queued the fatal alert and the drivers flush it before giving up.
 
 use std::collections::VecDeque;
-use std::io::{self, IoSlice, Read, Write};
+use std::io::{self, BufRead, IoSlice, Read, Write};
 use std::sync::Arc;
 
 use rustls::pki_types::CertificateDer;
@@ -221,6 +221,26 @@ impl Engine {
             }
             Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Err(Error::Truncated),
             Err(e) => Err(Error::from_io(e)),
+        }
+    }
+
+    /// Appends all plaintext ready for the user to `out`: what [`read_plaintext`] would
+    /// return call after call, copied once, straight from rustls's buffers.
+    ///
+    /// [`read_plaintext`]: Self::read_plaintext
+    pub(crate) fn take_plaintext(&mut self, out: &mut Vec<u8>) {
+        let (front, back) = self.held.as_slices();
+        out.extend_from_slice(front);
+        out.extend_from_slice(back);
+        self.held.clear();
+        let mut reader = self.conn.reader();
+        while let Ok(chunk) = reader.fill_buf() {
+            if chunk.is_empty() {
+                break;
+            }
+            let n = chunk.len();
+            out.extend_from_slice(chunk);
+            reader.consume(n);
         }
     }
 

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use super::driver::{Phase, Shared, State};
 use super::SslFile;
 use crate::backend::{Backend, ReadyFn};
-use crate::engine::{Engine, Plaintext};
+use crate::engine::Engine;
 use crate::error::Error;
 use crate::stream::{Interest, SavedCallbacks, Stream};
 
@@ -582,13 +582,7 @@ fn due_actions<S: Stream + 'static>(st: &mut State, d: &mut Dispatch<S>) -> Vec<
 /// All plaintext the engine holds.
 fn drain_plaintext(engine: &mut Engine) -> Vec<u8> {
     let mut data = Vec::new();
-    let mut chunk = [0u8; 16 * 1024];
-    while let Ok(Plaintext::Data(n)) = engine.read_plaintext(&mut chunk) {
-        if n == 0 {
-            break;
-        }
-        data.extend_from_slice(&chunk[..n]);
-    }
+    engine.take_plaintext(&mut data);
     data
 }
 
