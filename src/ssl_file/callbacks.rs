@@ -481,9 +481,17 @@ fn dispatch<S: Stream + 'static>(shared: &Arc<Shared<S>>) {
             }
             let handshaking = st.engine.as_ref().is_some_and(Engine::is_handshaking);
             let may_read = Shared::<S>::may_read(&st) && (handshaking || d.want_input());
+            let received = st.engine.as_ref().map_or(0, Engine::received);
             let progress = shared.step(&mut st, may_read);
+            // Go on while the transport has more: a socket that filled the whole read
+            // usually does (bulk input), and another round now saves a trip through the
+            // backend's wait per record.
+            let pending = st
+                .engine
+                .as_ref()
+                .is_some_and(|e| e.input_likely_pending(received));
             let actions = due_actions(&mut st, &mut d);
-            let more = progress && shared.transport().has_buffered_input();
+            let more = progress && (pending || shared.transport().has_buffered_input());
             (actions, more)
         };
         let file = SslFile {
