@@ -117,7 +117,6 @@ impl EchoServer for TokioRustls {
                         if stopping.load(Ordering::SeqCst) {
                             return Ok(());
                         }
-                        socket.set_nodelay(true)?;
                         let acceptor = acceptor.clone();
                         tokio::spawn(async move {
                             let _ = echo(acceptor, socket).await;
