@@ -1,11 +1,11 @@
 //! Echo at scale (scenario 3), memory per idle connection (4) and two-thread full duplex
 //! (5), on the harness that `sslfile bench` uses (`src/bin/sslfile/bench/`).
 //!
-//! Run: `cargo bench --bench scenarios` (all three), or name some:
-//! `cargo bench --bench scenarios -- echo memory duplex`; add `--features bench-tokio` for
-//! the tokio-rustls echo baseline. Sizes as `sslfile bench`'s defaults: 1,000 echo
-//! connections of 1 KiB messages for 5 s, 10,000 idle connections, 256 MiB (loopback) and
-//! 64 MiB at 100 MB/s (paced) each way.
+//! Run: `cargo bench --features bench --bench scenarios` (all three), or name some:
+//! `cargo bench --features bench --bench scenarios -- echo memory duplex`. Sizes as
+//! `sslfile bench`'s defaults: 1,000 echo connections of 1 KiB messages (a 5 s window),
+//! 10,000 idle connections, 256 MiB (loopback) and 64 MiB at 100 MB/s (paced) each way;
+//! three rounds.
 
 #[allow(dead_code, unused_imports)]
 #[path = "../src/bin/sslfile/bench/mod.rs"]

@@ -2,8 +2,9 @@
 //! that `sslfile bench` uses (`src/bin/sslfile/bench/`); the ratio tables of all samples
 //! are printed at the end.
 //!
-//! Run: `cargo bench --bench tls` (add `--features bench-tokio` for the tokio-rustls
-//! baseline). `SSLFILE_BENCH_BULK_MIB` sets the MiB per bulk transfer (default 256).
+//! Run: `cargo bench --features bench --bench tls` (the feature brings criterion and the
+//! tokio-rustls baseline). `SSLFILE_BENCH_BULK_MIB` sets the MiB per bulk transfer
+//! (default 256); criterion's own options follow `--`, e.g. `-- bulk` for one group.
 
 #[allow(dead_code, unused_imports)]
 #[path = "../src/bin/sslfile/bench/mod.rs"]
@@ -103,10 +104,12 @@ fn main() {
     }
     c.final_summary();
     println!(
-        "\nratios over every sample criterion took ({}):",
+        "\nratios of the medians over every transfer or handshake round criterion ran ({}). \
+         Criterion runs one contender's samples after another's: the bracketed per-round \
+         ratios pair rounds made apart in time (sslfile bench alternates its rounds).",
         bench::compare::machine()
     );
-    for table in tables {
+    for table in tables.iter().filter(|t| !t.rows.is_empty()) {
         print!("{table}");
     }
 }
