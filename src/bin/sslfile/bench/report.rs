@@ -168,7 +168,7 @@ mod tests {
         let text = c.to_string();
         assert!(text.contains("sslfile blocking / rustls"), "{text}");
         assert!(text.contains("0.90  [0.80-0.95]"), "{text}");
-        assert!(text.contains("1.80  [1.60-2.00]"), "{text}");
+        assert!(text.contains("1.80  [1.58-2.00]"), "{text}");
     }
 
     #[test]
