@@ -12,7 +12,7 @@
 //!   rustls has queued the fatal alert and the drivers flush it before giving up.
 
 use std::collections::VecDeque;
-use std::io::{self, IoSlice, Read, Write};
+use std::io::{self, BufRead, IoSlice, Read, Write};
 use std::sync::Arc;
 
 use rustls::pki_types::CertificateDer;
@@ -42,6 +42,11 @@ pub(crate) struct Engine {
     /// A client's resumption state: what `session()` returns.
     sessions: Option<Arc<ConnectionSessions>>,
     first_bytes: Vec<u8>,
+    /// Ciphertext bytes read from the transport so far.
+    received: u64,
+    /// The last read from the transport filled all the room rustls offered: the
+    /// transport may well hold more.
+    last_read_filled: bool,
     framing: RecordFraming,
     exact_records: bool,
     held: VecDeque<u8>,
@@ -87,6 +92,8 @@ impl Engine {
             server_name,
             sessions: None,
             first_bytes: Vec::new(),
+            received: 0,
+            last_read_filled: false,
             framing: RecordFraming::default(),
             exact_records: false,
             held: VecDeque::new(),
@@ -124,8 +131,12 @@ impl Engine {
             exact: self.exact_records,
             first_bytes: (self.conn.is_handshaking() && self.first_bytes.len() < FIRST_BYTES_LIMIT)
                 .then_some(&mut self.first_bytes),
+            filled: false,
         };
-        let n = self.conn.read_tls(&mut reader)?;
+        let result = self.conn.read_tls(&mut reader);
+        self.last_read_filled = reader.filled;
+        let n = result?;
+        self.received += n as u64;
         if n == 0 {
             self.transport_eof = true;
             if self.conn.is_handshaking() && self.error.is_none() {
@@ -222,6 +233,37 @@ impl Engine {
             Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Err(Error::Truncated),
             Err(e) => Err(Error::from_io(e)),
         }
+    }
+
+    /// Appends all plaintext ready for the user to `out`: what [`read_plaintext`] would
+    /// return call after call, copied once, straight from rustls's buffers.
+    ///
+    /// [`read_plaintext`]: Self::read_plaintext
+    pub(crate) fn take_plaintext(&mut self, out: &mut Vec<u8>) {
+        let (front, back) = self.held.as_slices();
+        out.extend_from_slice(front);
+        out.extend_from_slice(back);
+        self.held.clear();
+        let mut reader = self.conn.reader();
+        while let Ok(chunk) = reader.fill_buf() {
+            if chunk.is_empty() {
+                break;
+            }
+            let n = chunk.len();
+            out.extend_from_slice(chunk);
+            reader.consume(n);
+        }
+    }
+
+    /// How many ciphertext bytes were read from the transport so far.
+    pub(crate) fn received(&self) -> u64 {
+        self.received
+    }
+
+    /// True if reading went on since `received` was `since` and the last read took all
+    /// the room it had: the transport probably holds more input right now.
+    pub(crate) fn input_likely_pending(&self, since: u64) -> bool {
+        self.received > since && self.last_read_filled
     }
 
     /// Moves plaintext out of rustls so that it keeps reading towards a close_notify.
@@ -462,6 +504,8 @@ struct FramedReader<'a> {
     framing: &'a mut RecordFraming,
     exact: bool,
     first_bytes: Option<&'a mut Vec<u8>>,
+    /// The last read returned all it was asked for.
+    filled: bool,
 }
 
 impl Read for FramedReader<'_> {
@@ -472,6 +516,7 @@ impl Read for FramedReader<'_> {
             buf.len()
         };
         let n = self.inner.read(&mut buf[..limit])?;
+        self.filled = n > 0 && n == limit;
         self.framing.observe(&buf[..n]);
         if let Some(first) = self.first_bytes.as_deref_mut() {
             let room = FIRST_BYTES_LIMIT - first.len();

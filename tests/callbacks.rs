@@ -688,3 +688,25 @@ fn switching_between_callback_blocking_and_nonblocking_mid_transfer_keeps_every_
         );
     }
 }
+
+/// One wakeup of the backend delivers all the input the socket holds (up to a bound), not
+/// one read's worth: a burst costs one trip through the backend's wait, not one per read.
+#[test]
+fn one_backend_round_delivers_a_whole_burst() {
+    let setup = Setup::new();
+    // A socket pair: what the client writes is in the server's socket when write returns.
+    let (client, server) = setup.connect(Transport::SocketPair);
+    let burst = common::random_bytes(32 * 1024, 7);
+    (&client).write_all(&burst).unwrap();
+    let backend = Backend::new().unwrap();
+    server.set_backend(&backend);
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let into = got.clone();
+    server.set_read_callback(Some(Arc::new(move |_: &SslFile, data: &[u8]| {
+        into.lock().unwrap().extend_from_slice(data);
+    })));
+    backend.run_once(Some(Duration::from_secs(5))).unwrap();
+    assert_eq!(got.lock().unwrap().len(), burst.len(), "after one round");
+    assert!(*got.lock().unwrap() == burst);
+    server.set_read_callback(None);
+}

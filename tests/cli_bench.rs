@@ -1,10 +1,11 @@
-//! `sslfile bench` runs every measurement and prints each table with its ratio. (How fast
+//! `sslfile bench` runs every scenario and prints each table with its ratios. (How fast
 //! is not tested here: that is what the command is for.)
 
 mod common;
 
 use common::cli::run;
 
+/// The rows of the table whose title starts with `title`.
 fn table<'a>(stdout: &'a str, title: &str) -> Vec<&'a str> {
     stdout
         .lines()
@@ -14,53 +15,137 @@ fn table<'a>(stdout: &'a str, title: &str) -> Vec<&'a str> {
         .collect()
 }
 
-/// "  sslfile blocking     1234.5 MiB/s" → 1234.5
-fn value(line: &str) -> f64 {
-    line.split_whitespace()
-        .rev()
-        .find_map(|w| w.parse().ok())
-        .unwrap_or_else(|| panic!("no number in {line:?}"))
+/// "  sslfile blocking     1234.5  [1200.0-1250.0]" → ("sslfile blocking", 1234.5)
+fn row(line: &str) -> (String, f64) {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let at = words
+        .iter()
+        .rposition(|w| w.parse::<f64>().is_ok())
+        .unwrap_or_else(|| panic!("no number in {line:?}"));
+    (words[..at].join(" "), words[at].parse().unwrap())
+}
+
+/// Checks a table: the contenders' rows, then one ratio row per contender and baseline,
+/// each equal to the quotient of the medians.
+fn check(stdout: &str, title: &str, contenders: &[&str], baselines: &[&str]) {
+    let rows = table(stdout, title);
+    let values: Vec<(String, f64)> = rows.iter().map(|l| row(l)).collect();
+    let value = |name: &str| {
+        values
+            .iter()
+            .find(|(n, _)| n == name)
+            .unwrap_or_else(|| panic!("{title}: no row {name:?}: {stdout}"))
+            .1
+    };
+    for name in contenders.iter().chain(baselines) {
+        assert!(value(name).is_finite(), "{stdout}");
+    }
+    for name in contenders {
+        for baseline in baselines {
+            let ratio = value(&format!("{name} / {baseline}"));
+            let expected = value(name) / value(baseline);
+            assert!((ratio - expected).abs() < 0.01, "{title}: {stdout}");
+        }
+    }
+    assert_eq!(
+        rows.len(),
+        contenders.len() + baselines.len() + contenders.len() * baselines.len(),
+        "{title}: {stdout}"
+    );
 }
 
 #[test]
-fn bench_compares_sslfile_with_rustls_on_throughput_and_handshakes() {
+fn bench_compares_every_mode_with_rustls_on_throughput_and_handshakes() {
+    let (status, stdout, stderr) = run(&[
+        "bench",
+        "--duration",
+        "0.2",
+        "--rounds",
+        "1",
+        "--tls",
+        "1.2,1.3",
+        "--bulk-mib",
+        "4",
+    ]);
+    assert!(status.success(), "{stderr}");
+    assert!(
+        stdout.contains("cores, load"),
+        "the machine is named: {stdout}"
+    );
     for tls in ["1.2", "1.3"] {
-        let (status, stdout, stderr) =
-            run(&["bench", "--duration", "0.2", "--rounds", "1", "--tls", tls]);
-        assert!(status.success(), "{stderr}");
-        assert!(stdout.contains(&format!("TLS {tls}")), "{stdout}");
         let suite = stdout
             .lines()
-            .find_map(|l| l.strip_prefix("cipher suite: "))
-            .unwrap_or_else(|| panic!("{stdout}"));
-        assert!(
-            suite.starts_with(if tls == "1.3" { "TLS13_" } else { "TLS_ECDHE_" }),
-            "one suite, the same for both: {suite}"
-        );
-        for title in ["bulk throughput", "full handshakes", "resumed handshakes"] {
-            let rows = table(&stdout, title);
-            assert_eq!(rows.len(), 3, "{title}: {stdout}");
-            assert!(
-                rows[0].trim_start().starts_with("sslfile blocking"),
-                "{stdout}"
+            .filter_map(|l| l.strip_prefix("cipher suite: "))
+            .find(|s| s.starts_with(if tls == "1.3" { "TLS13_" } else { "TLS_ECDHE_" }))
+            .unwrap_or_else(|| panic!("one suite for TLS {tls}, the same for all: {stdout}"));
+        assert!(!suite.contains(','), "{suite}");
+        let modes = [
+            "sslfile blocking",
+            "sslfile nonblocking",
+            "sslfile callback",
+        ];
+        let bulk = format!("TLS {tls}: bulk throughput");
+        check(&stdout, &bulk, &modes, &["rustls StreamOwned"]);
+        for what in ["full handshakes", "resumed handshakes"] {
+            let title = format!("TLS {tls}, ECDSA P-256: {what}");
+            check(
+                &stdout,
+                &title,
+                &["sslfile blocking"],
+                &["rustls StreamOwned"],
             );
-            assert!(
-                rows[1].trim_start().starts_with("rustls StreamOwned"),
-                "{stdout}"
-            );
-            assert!(
-                rows[2].trim_start().starts_with("sslfile / rustls"),
-                "{stdout}"
-            );
-            let (ours, theirs, ratio) = (value(rows[0]), value(rows[1]), value(rows[2]));
-            assert!(ours > 0.0 && theirs > 0.0, "{stdout}");
-            assert!(((ours / theirs) - ratio).abs() < 0.01, "{stdout}");
         }
     }
 }
 
 #[test]
-fn bench_runs_one_measurement_when_asked() {
+fn bench_measures_echo_memory_and_duplex_when_asked() {
+    let (status, stdout, stderr) = run(&[
+        "bench",
+        "--run",
+        "echo,memory,duplex",
+        "--duration",
+        "0.3",
+        "--rounds",
+        "1",
+        "--connections",
+        "20",
+        "--idle",
+        "50",
+        "--duplex-mib",
+        "2",
+        "--paced-mib",
+        "1",
+        "--paced-mbps",
+        "50",
+    ]);
+    assert!(status.success(), "{stderr}");
+    let echo = "TLS 1.3: echo, 20 connections, 1024 B messages, one server thread";
+    for what in ["messages", "p50 round trip", "p99 round trip"] {
+        let rows = table(&stdout, &format!("{echo}: {what}"));
+        assert_eq!(row(rows[0]).0, "sslfile callback", "{stdout}");
+        assert!(row(rows[0]).1 > 0.0, "{stdout}");
+    }
+    check(
+        &stdout,
+        "TLS 1.3: resident memory per idle connection, 50 connections",
+        &["sslfile callback"],
+        &["rustls ServerConnection"],
+    );
+    assert!(stdout.contains("sslfile - rustls: "), "{stdout}");
+    for link in ["loopback TCP", "paced link"] {
+        check(
+            &stdout,
+            &format!("TLS 1.3: two-thread full duplex, {link}"),
+            &["sslfile full duplex (combined)"],
+            &["sslfile one way"],
+        );
+    }
+    assert!(!stdout.contains("bulk throughput"), "{stdout}");
+}
+
+#[test]
+fn bench_runs_only_the_contenders_asked_for() {
     let (status, stdout, stderr) = run(&[
         "bench",
         "--run",
@@ -69,10 +154,18 @@ fn bench_runs_one_measurement_when_asked() {
         "0.1",
         "--rounds",
         "1",
+        "--key",
+        "rsa",
+        "--only",
+        "rustls",
+        "--count",
+        "5",
     ]);
     assert!(status.success(), "{stderr}");
+    let rows = table(&stdout, "TLS 1.3, RSA-2048: full handshakes");
+    assert_eq!(rows.len(), 1, "{stdout}");
+    assert_eq!(row(rows[0]).0, "rustls StreamOwned", "{stdout}");
     assert!(!stdout.contains("bulk throughput"), "{stdout}");
-    assert!(stdout.contains("full handshakes"), "{stdout}");
 
     let (status, _, stderr) = run(&["bench", "--duration", "0"]);
     assert_eq!(status.code(), Some(1), "{stderr}");

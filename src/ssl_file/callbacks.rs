@@ -9,6 +9,7 @@
 //! Dispatch collects what is due under the locks and runs the callbacks with no lock held,
 //! so a callback may call any method of its file.
 
+use std::cell::Cell;
 use std::io;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -16,7 +17,7 @@ use std::sync::Arc;
 use super::driver::{Phase, Shared, State};
 use super::SslFile;
 use crate::backend::{Backend, ReadyFn};
-use crate::engine::{Engine, Plaintext};
+use crate::engine::Engine;
 use crate::error::Error;
 use crate::stream::{Interest, SavedCallbacks, Stream};
 
@@ -409,7 +410,8 @@ impl<S: Stream + 'static> Shared<S> {
 
     /// After a user operation: keep the watch's interest current if callbacks are active.
     pub(super) fn rearm_if_watching(self: &Arc<Self>) {
-        if self.watching.load(Ordering::Acquire) {
+        let dispatching = DISPATCHING.get() == Arc::as_ptr(self) as usize;
+        if !dispatching && self.watching.load(Ordering::Acquire) {
             self.rearm();
         }
     }
@@ -481,23 +483,39 @@ fn dispatch<S: Stream + 'static>(shared: &Arc<Shared<S>>) {
             }
             let handshaking = st.engine.as_ref().is_some_and(Engine::is_handshaking);
             let may_read = Shared::<S>::may_read(&st) && (handshaking || d.want_input());
+            let received = st.engine.as_ref().map_or(0, Engine::received);
             let progress = shared.step(&mut st, may_read);
+            // Go on while the transport has more: a socket that filled the whole read
+            // usually does (bulk input), and another round now saves a trip through the
+            // backend's wait per record.
+            let pending = st
+                .engine
+                .as_ref()
+                .is_some_and(|e| e.input_likely_pending(received));
             let actions = due_actions(&mut st, &mut d);
-            let more = progress && shared.transport().has_buffered_input();
+            let more = progress && (pending || shared.transport().has_buffered_input());
             (actions, more)
         };
         let file = SslFile {
             shared: Arc::clone(shared),
         };
         let ran = !actions.is_empty();
-        for action in actions {
-            match action {
-                Action::Layer(on_ready, ready) => on_ready(ready),
-                Action::Accept(cb) => cb(&file),
-                Action::Read(cb, data) => cb(&file, &data),
-                Action::Write(cb) => cb(&file),
-                Action::Close(cb, reason) => cb(&file, reason),
-                Action::Alert(cb, err, bytes) => cb(&file, &err, &bytes),
+        {
+            // The rearm below brings the watch up to date: the callbacks' own reads and
+            // writes on this file need not (one rearm per round, not one per call).
+            let _dispatching = Dispatching::enter(shared);
+            for action in actions.actions.into_iter().flatten() {
+                match action {
+                    Action::Layer(on_ready, ready) => on_ready(ready),
+                    Action::Accept(cb) => cb(&file),
+                    Action::Read(cb, data) => {
+                        cb(&file, &data);
+                        recycle(data);
+                    }
+                    Action::Write(cb) => cb(&file),
+                    Action::Close(cb, reason) => cb(&file, reason),
+                    Action::Alert(cb, err, bytes) => cb(&file, &err, &bytes),
+                }
             }
         }
         shared.rearm();
@@ -511,8 +529,8 @@ fn dispatch<S: Stream + 'static>(shared: &Arc<Shared<S>>) {
 }
 
 /// Decides which callbacks are due, in order: accept, read, alert or close, write.
-fn due_actions<S: Stream + 'static>(st: &mut State, d: &mut Dispatch<S>) -> Vec<Action<S>> {
-    let mut actions = Vec::new();
+fn due_actions<S: Stream + 'static>(st: &mut State, d: &mut Dispatch<S>) -> Due<S> {
+    let mut actions = Due::default();
     let open = st.phase == Phase::Open && !st.write_shut;
     let Some(engine) = st.engine.as_mut() else {
         return actions;
@@ -548,6 +566,8 @@ fn due_actions<S: Stream + 'static>(st: &mut State, d: &mut Dispatch<S>) -> Vec<
         let data = drain_plaintext(engine);
         if !data.is_empty() {
             actions.push(Action::Read(cb.clone(), data));
+        } else {
+            recycle(data);
         }
     }
     if let (Some(cb), Some(err)) = (&d.cbs.alert, engine.error()) {
@@ -579,17 +599,73 @@ fn due_actions<S: Stream + 'static>(st: &mut State, d: &mut Dispatch<S>) -> Vec<
     actions
 }
 
-/// All plaintext the engine holds.
+/// All plaintext the engine holds, in the backend thread's reusable buffer (see
+/// [`recycle`]): no allocation per dispatch.
 fn drain_plaintext(engine: &mut Engine) -> Vec<u8> {
-    let mut data = Vec::new();
-    let mut chunk = [0u8; 16 * 1024];
-    while let Ok(Plaintext::Data(n)) = engine.read_plaintext(&mut chunk) {
-        if n == 0 {
-            break;
-        }
-        data.extend_from_slice(&chunk[..n]);
-    }
+    let mut data = READ_BUFFER.take();
+    engine.take_plaintext(&mut data);
     data
+}
+
+/// The largest read buffer kept for reuse between dispatches (one per backend thread).
+const READ_BUFFER_KEPT: usize = 64 * 1024;
+
+thread_local! {
+    /// The buffer the read callback's data is handed over in, between dispatches.
+    static READ_BUFFER: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+    /// The connection whose callbacks this thread is running (its `Shared`'s address).
+    static DISPATCHING: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Gives a read callback's buffer back for the next dispatch on this thread.
+fn recycle(mut data: Vec<u8>) {
+    if data.capacity() <= READ_BUFFER_KEPT {
+        data.clear();
+        READ_BUFFER.set(data);
+    }
+}
+
+/// The callbacks due in one round, in order: at most accept, read, then alert, close or
+/// write (or the layer's one). Kept inline: no allocation per dispatch.
+struct Due<S: Stream + 'static> {
+    actions: [Option<Action<S>>; 4],
+    len: usize,
+}
+
+impl<S: Stream + 'static> Default for Due<S> {
+    fn default() -> Self {
+        Due {
+            actions: [None, None, None, None],
+            len: 0,
+        }
+    }
+}
+
+impl<S: Stream + 'static> Due<S> {
+    fn push(&mut self, action: Action<S>) {
+        self.actions[self.len] = Some(action);
+        self.len += 1;
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+/// Marks this thread as running `shared`'s callbacks until dropped (nesting restores the
+/// outer mark): its operations leave the watch to the dispatch's own rearm.
+struct Dispatching(usize);
+
+impl Dispatching {
+    fn enter<S: Stream + 'static>(shared: &Arc<Shared<S>>) -> Dispatching {
+        Dispatching(DISPATCHING.replace(Arc::as_ptr(shared) as usize))
+    }
+}
+
+impl Drop for Dispatching {
+    fn drop(&mut self) {
+        DISPATCHING.set(self.0);
+    }
 }
 
 /// Why the connection ended, as the close callback reports it.

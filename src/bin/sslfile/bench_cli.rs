@@ -1,6 +1,6 @@
 //! `sslfile bench`: the command line over the measurements in [`crate::bench`]. Rounds
 //! alternate between the contenders, so that a slow moment of a shared machine does not
-//! fall on one of them only; the median of the rounds is reported.
+//! fall on one of them only; the median of the rounds is reported with the spread.
 
 use std::io::IsTerminal;
 use std::time::Duration;
@@ -8,10 +8,10 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 use sslfile::TlsVersion;
 
-use crate::bench::handshakes::{self, Kind};
-use crate::bench::progress::{Progress, Unit};
-use crate::bench::report::Comparison;
-use crate::bench::{contenders, throughput, Setup};
+use crate::bench::compare::{self, Plan};
+use crate::bench::handshakes::Limit;
+use crate::bench::setup::KeyType;
+use crate::bench::{memory, Setup};
 use crate::failure::{Context, Failure};
 use crate::limits;
 use crate::tls_options::parse_version;
@@ -19,16 +19,17 @@ use crate::tls_options::parse_version;
 /// `sslfile bench` options.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Everything runs in this process over loopback TCP: a server thread \
-and a client thread per run. The ratio is sslfile's median over rustls's: above 1, sslfile \
-is faster."
+    after_help = "Everything runs in this process over loopback TCP (the memory \
+scenario's server in a child process). Each ratio is a contender's median over a \
+baseline's (above 1: faster, or more), with the spread of the per-round ratios. The \
+tokio-rustls baseline needs a build with `--features bench-tokio`."
 )]
 pub struct BenchArgs {
     /// What to measure (comma-separated).
     #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Run::Throughput, Run::Handshakes])]
     run: Vec<Run>,
 
-    /// Seconds per round of each measurement.
+    /// Seconds per round of the handshake runs, and the echo runs' window.
     #[arg(long, value_name = "SECS", default_value_t = 2.0)]
     duration: f64,
 
@@ -36,87 +37,176 @@ pub struct BenchArgs {
     #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
     rounds: u32,
 
-    /// The TLS version: 1.2 or 1.3.
-    #[arg(long, value_name = "VERSION", value_parser = parse_version, default_value = "1.3")]
-    tls: TlsVersion,
+    /// The TLS versions (comma-separated): 1.2, 1.3.
+    #[arg(long, value_name = "VERSION", value_parser = parse_version, value_delimiter = ',', default_value = "1.3")]
+    tls: Vec<TlsVersion>,
 
-    /// Bytes per write in the throughput runs.
+    /// The server's key types for the handshake runs (comma-separated).
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Key::Ecdsa])]
+    key: Vec<Key>,
+
+    /// Only the contenders whose name contains one of these (comma-separated), e.g.
+    /// "sslfile blocking" (for profiling one of them).
+    #[arg(long, value_name = "NAME", value_delimiter = ',')]
+    only: Vec<String>,
+
+    /// MiB per bulk transfer.
+    #[arg(long, value_name = "MIB", default_value_t = 1024)]
+    bulk_mib: u64,
+
+    /// Bytes per write in the bulk runs.
     #[arg(long, value_name = "BYTES", default_value_t = 64 * 1024)]
     chunk: usize,
+
+    /// Stop each handshake round after this many connections (a fixed amount of work,
+    /// for profilers), if that comes before --duration.
+    #[arg(long, value_name = "N")]
+    count: Option<u64>,
+
+    /// Echo: concurrent connections.
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    connections: usize,
+
+    /// Echo: bytes per message.
+    #[arg(long, value_name = "BYTES", default_value_t = 1024)]
+    message: usize,
+
+    /// Memory: idle connections counted (after 100 warm-up ones).
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    idle: usize,
+
+    /// Duplex: MiB each way over loopback.
+    #[arg(long, value_name = "MIB", default_value_t = 256)]
+    duplex_mib: u64,
+
+    /// Duplex: MiB each way over the paced link.
+    #[arg(long, value_name = "MIB", default_value_t = 64)]
+    paced_mib: u64,
+
+    /// Duplex: the paced link's rate, MB/s per direction.
+    #[arg(long, value_name = "MBPS", default_value_t = 100.0)]
+    paced_mbps: f64,
 }
 
 /// A measurement.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Run {
-    /// Bulk throughput, client to server.
+    /// Bulk throughput, client to server, in every mode.
     Throughput,
     /// Handshakes per second, full and resumed.
     Handshakes,
+    /// Callback mode at scale: many connections echoing on one server thread.
+    Echo,
+    /// Resident bytes per idle connection.
+    Memory,
+    /// Two-thread full duplex against one way.
+    Duplex,
+}
+
+/// A server key type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Key {
+    /// ECDSA P-256.
+    Ecdsa,
+    /// RSA-2048.
+    Rsa,
+}
+
+impl From<Key> for KeyType {
+    fn from(key: Key) -> KeyType {
+        match key {
+            Key::Ecdsa => KeyType::EcdsaP256,
+            Key::Rsa => KeyType::Rsa2048,
+        }
+    }
 }
 
 /// Runs the measurements and prints the comparison tables.
 pub fn run(args: BenchArgs) -> Result<(), Failure> {
+    if let Some(served) = memory::serve_if_child() {
+        return served.context(|| "memory bench server");
+    }
     let duration = Duration::try_from_secs_f64(args.duration)
         .ok()
         .filter(|d| !d.is_zero())
         .ok_or_else(|| Failure::new("--duration must be a positive number of seconds"))?;
     limits::raise_open_files_limit();
-    let setup = Setup::new(args.tls).context(|| "cannot set up the benchmark")?;
-    let contenders = contenders::all();
-    let visible = std::io::stderr().is_terminal();
+    let plan = Plan {
+        rounds: args.rounds,
+        only: args.only.clone(),
+        progress: std::io::stderr().is_terminal(),
+    };
     println!(
-        "sslfile bench: loopback TCP, {}, {} round(s) of {:.1} s per contender, medians",
-        args.tls,
+        "sslfile bench: loopback TCP, {} round(s) per contender, medians; {}",
         args.rounds,
-        duration.as_secs_f64()
+        compare::machine()
     );
-
-    if args.run.contains(&Run::Throughput) {
-        let mut table = Comparison::new(
-            format!(
-                "bulk throughput, client to server, {} KiB writes",
-                args.chunk / 1024
-            ),
-            "MiB/s",
-        );
-        let mut suites = Vec::new();
-        for _ in 0..args.rounds {
-            for contender in &contenders {
-                let progress = Progress::start(contender.name(), Unit::Bytes, visible);
-                let result = throughput::run(&**contender, &setup, duration, args.chunk, &progress)
-                    .context(|| format!("{}: throughput", contender.name()))?;
-                drop(progress);
-                log::info!("{}: {result:?}", contender.name());
-                table.add(contender.name(), result.per_second() / (1024.0 * 1024.0));
-                if !suites.contains(&result.suite) {
-                    suites.push(result.suite);
+    let failed = |what: &'static str| move || format!("{what} failed");
+    for &version in &args.tls {
+        let setup =
+            Setup::new(version, KeyType::EcdsaP256).context(|| "cannot set up the benchmark")?;
+        if args.run.contains(&Run::Throughput) {
+            let (table, suites) = compare::bulk(&plan, &setup, args.bulk_mib << 20, args.chunk)
+                .context(failed("throughput"))?;
+            println!("cipher suite: {}", suites.join(", "));
+            print!("{table}");
+        }
+        if args.run.contains(&Run::Handshakes) {
+            let limit = Limit {
+                duration,
+                count: args.count,
+            };
+            for &key in &args.key {
+                let rsa;
+                let setup = match KeyType::from(key) {
+                    KeyType::EcdsaP256 => &setup,
+                    other => {
+                        rsa =
+                            Setup::new(version, other).context(|| "cannot set up the benchmark")?;
+                        &rsa
+                    }
+                };
+                for table in
+                    compare::handshakes(&plan, setup, limit).context(failed("handshakes"))?
+                {
+                    print!("{table}");
                 }
             }
         }
-        println!("cipher suite: {}", suites.join(", "));
-        print!("{table}");
-    }
-
-    if args.run.contains(&Run::Handshakes) {
-        for (kind, title) in [
-            (
-                Kind::Full,
-                "full handshakes (a new client context each time)",
-            ),
-            (Kind::Resumed, "resumed handshakes (one client context)"),
-        ] {
-            let mut table = Comparison::new(title, "/s");
-            for _ in 0..args.rounds {
-                for contender in &contenders {
-                    let progress = Progress::start(contender.name(), Unit::Events, visible);
-                    let result = handshakes::run(&**contender, &setup, kind, duration, &progress)
-                        .context(|| format!("{}: handshakes", contender.name()))?;
-                    drop(progress);
-                    log::info!("{}: {kind:?} {result:?}", contender.name());
-                    table.add(contender.name(), result.per_second());
-                }
+        if args.run.contains(&Run::Echo) {
+            let tables = compare::echo(&plan, &setup, args.connections, args.message, duration)
+                .context(failed("echo"))?;
+            for table in tables {
+                print!("{table}");
             }
+        }
+        if args.run.contains(&Run::Memory) {
+            let child_args: Vec<_> = std::env::args_os().skip(1).collect();
+            let table =
+                compare::memory(&plan, &setup, &child_args, args.idle).context(failed("memory"))?;
             print!("{table}");
+            if let (Some(ours), Some(raw)) = (
+                table.median(memory::label("sslfile")),
+                table.median(memory::label("rustls")),
+            ) {
+                println!(
+                    "sslfile - rustls: {:+.0} bytes per idle connection",
+                    ours - raw
+                );
+            }
+        }
+        if args.run.contains(&Run::Duplex) {
+            let tables = compare::duplex(
+                &plan,
+                &setup,
+                args.duplex_mib,
+                args.paced_mib,
+                args.paced_mbps,
+            )
+            .context(failed("duplex"))?;
+            for table in tables {
+                print!("{table}");
+            }
         }
     }
     Ok(())

@@ -4,7 +4,9 @@
 //!   made at start, so that `curl` can talk to it on a fresh machine.
 //! * `connect`: `openssl s_client -quiet` for sslfile: stdin to the peer, the peer to
 //!   stdout, a clear message and exit status when the connection ends badly.
-//! * `bench`: sslfile against plain rustls over loopback TCP (see `bench/`).
+//! * `bench`: sslfile against raw rustls (and tokio-rustls with the `bench-tokio` feature)
+//!   over loopback TCP: bulk transfer in every mode, handshakes, echo at scale, memory per
+//!   idle connection, full duplex (see `bench/` and BENCHMARKS.md).
 //!
 //! Each subcommand has its own module; `bench/` holds the measuring code itself, kept free
 //! of the command line so that other harnesses can share it.
@@ -43,7 +45,8 @@ enum Command {
     /// Connect to a TLS server: stdin goes to the peer, the peer to stdout (like
     /// `openssl s_client -quiet`).
     Connect(connect::ConnectArgs),
-    /// Measure sslfile against raw rustls over loopback TCP: throughput and handshakes.
+    /// Measure sslfile against raw rustls (and tokio-rustls) over loopback TCP: bulk
+    /// transfer in every mode, handshakes, echo at scale, memory, full duplex.
     Bench(bench_cli::BenchArgs),
 }
 

@@ -1,12 +1,20 @@
 //! What is compared: ways to run a TLS connection over a loopback TCP socket.
+//!
+//! A [`Contender`] makes connections whose handshake is complete, used through `Read` and
+//! `Write` ([`Conn`]): the handshake runs and the blocking-style bulk runs take those.
+//! Bulk transfer itself is the [`Bulk`] trait, which every contender has through
+//! [`ConnBulk`]; modes that are not `Read`/`Write` loops (callbacks, tokio) implement
+//! [`Bulk`] directly.
 
 use std::io::{self, Read, Write};
-use std::net::TcpStream;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::time::{Duration, Instant};
 
 use rustls::pki_types::ServerName;
 use rustls::{ClientConnection, ServerConnection, StreamOwned};
-use sslfile::{File, SslFile};
+use sslfile::{File, Interest, SslFile, Stream};
 
+use super::progress::Progress;
 use super::setup::{Setup, SERVER_NAME};
 
 /// A connection whose handshake is complete: read, write, close.
@@ -17,7 +25,7 @@ pub trait Conn: Read + Write + Send {
     fn close(self: Box<Self>) -> io::Result<()>;
 }
 
-/// One way to run TLS, measured against the others.
+/// One way to run TLS connections one at a time, measured against the others.
 pub trait Contender: Send + Sync {
     /// Its name in reports.
     fn name(&self) -> &'static str;
@@ -25,13 +33,113 @@ pub trait Contender: Send + Sync {
     fn server(&self, socket: TcpStream, setup: &Setup) -> io::Result<Box<dyn Conn>>;
     /// A client connection over a connected socket, handshake completed. `resume`: use
     /// the shared client configuration, whose session cache resumes earlier sessions;
-    /// otherwise a new one (a full handshake).
+    /// otherwise one that never resumes (a full handshake).
     fn client(&self, socket: TcpStream, setup: &Setup, resume: bool) -> io::Result<Box<dyn Conn>>;
 }
 
-/// The contenders `sslfile bench` compares, the library's first.
+/// One way to move bulk data over one connection.
+pub trait Bulk: Send + Sync {
+    /// Its name in reports.
+    fn name(&self) -> &'static str;
+    /// The receiving server: accepts one client and reads until its close_notify. Returns
+    /// the bytes received after the first read, and the time from the end of the first
+    /// read to the close_notify (the first read starts the clock).
+    fn sink(
+        &self,
+        listener: &TcpListener,
+        setup: &Setup,
+        progress: &Progress,
+    ) -> io::Result<(u64, Duration)>;
+    /// The sending client: connects to `addr`, writes `total` bytes `chunk` at a time,
+    /// closes with close_notify. Returns the negotiated cipher suite.
+    fn source(
+        &self,
+        addr: SocketAddr,
+        setup: &Setup,
+        total: u64,
+        chunk: usize,
+    ) -> io::Result<String>;
+}
+
+/// The contenders for handshakes: sslfile in blocking mode first, the baseline last.
 pub fn all() -> Vec<Box<dyn Contender>> {
     vec![Box::new(SslfileBlocking), Box::new(RustlsStream)]
+}
+
+/// The contenders for bulk transfer: sslfile's modes first, then the baselines (raw
+/// rustls, and tokio-rustls when built with the `bench-tokio` feature).
+pub fn bulk() -> Vec<Box<dyn Bulk>> {
+    #[allow(unused_mut)]
+    let mut all: Vec<Box<dyn Bulk>> = vec![
+        Box::new(ConnBulk(SslfileBlocking)),
+        Box::new(ConnBulk(SslfileNonblocking)),
+        Box::new(super::callback::SslfileCallback),
+        Box::new(ConnBulk(RustlsStream)),
+    ];
+    #[cfg(feature = "bench-tokio")]
+    all.push(Box::new(super::tokio::TokioRustls));
+    all
+}
+
+/// The names of the bulk baselines, in report order.
+pub const BULK_BASELINES: &[&str] = &["rustls StreamOwned", "tokio-rustls"];
+
+/// A [`Contender`] moving bulk data with `read` and `write_all`.
+pub struct ConnBulk<C>(pub C);
+
+impl<C: Contender> Bulk for ConnBulk<C> {
+    fn name(&self) -> &'static str {
+        self.0.name()
+    }
+
+    fn sink(
+        &self,
+        listener: &TcpListener,
+        setup: &Setup,
+        progress: &Progress,
+    ) -> io::Result<(u64, Duration)> {
+        let (socket, _) = listener.accept()?;
+        let mut conn = self.0.server(socket, setup)?;
+        let mut buf = vec![0u8; 256 * 1024];
+        let mut start = None;
+        let mut bytes = 0u64;
+        loop {
+            let n = conn.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            if start.is_none() {
+                start = Some(Instant::now());
+                continue;
+            }
+            bytes += n as u64;
+            progress.add(n as u64);
+        }
+        let elapsed = start.map_or(Duration::ZERO, |s| s.elapsed());
+        drop(conn); // the client closed already
+        Ok((bytes, elapsed))
+    }
+
+    fn source(
+        &self,
+        addr: SocketAddr,
+        setup: &Setup,
+        total: u64,
+        chunk: usize,
+    ) -> io::Result<String> {
+        let mut conn = self.0.client(TcpStream::connect(addr)?, setup, true)?;
+        let data = vec![0x5au8; chunk.max(1)];
+        let mut left = total;
+        while left > 0 {
+            let n = left.min(data.len() as u64) as usize;
+            conn.write_all(&data[..n])?;
+            left -= n as u64;
+        }
+        conn.flush()?;
+        let suite = conn.suite();
+        conn.close()?;
+        Ok(suite)
+    }
 }
 
 /// sslfile in blocking mode: `SslFile::server` / `SslFile::client` over a `File`.
@@ -48,12 +156,8 @@ impl Contender for SslfileBlocking {
     }
 
     fn client(&self, socket: TcpStream, setup: &Setup, resume: bool) -> io::Result<Box<dyn Conn>> {
-        let ctx = if resume {
-            setup.sslfile_client.clone()
-        } else {
-            setup.fresh_sslfile_client()?
-        };
-        let tls = SslFile::client(File::try_from(socket)?, &ctx, SERVER_NAME)?;
+        let ctx = setup.sslfile_client(resume);
+        let tls = SslFile::client(File::try_from(socket)?, ctx, SERVER_NAME)?;
         Ok(Box::new(tls))
     }
 }
@@ -66,6 +170,75 @@ impl Conn for SslFile {
 
     fn close(self: Box<Self>) -> io::Result<()> {
         Ok(SslFile::close(&self)?)
+    }
+}
+
+/// sslfile in nonblocking mode, as a user's own loop drives it: on `WouldBlock`, wait
+/// for the socket's readiness (the handshake is done in blocking mode first).
+pub struct SslfileNonblocking;
+
+impl Contender for SslfileNonblocking {
+    fn name(&self) -> &'static str {
+        "sslfile nonblocking"
+    }
+
+    fn server(&self, socket: TcpStream, setup: &Setup) -> io::Result<Box<dyn Conn>> {
+        let tls = SslFile::server(File::try_from(socket)?, &setup.sslfile_server)?;
+        tls.set_nonblocking();
+        Ok(Box::new(Nonblocking(tls)))
+    }
+
+    fn client(&self, socket: TcpStream, setup: &Setup, resume: bool) -> io::Result<Box<dyn Conn>> {
+        let ctx = setup.sslfile_client(resume);
+        let tls = SslFile::client(File::try_from(socket)?, ctx, SERVER_NAME)?;
+        tls.set_nonblocking();
+        Ok(Box::new(Nonblocking(tls)))
+    }
+}
+
+/// A nonblocking `SslFile` and the user's wait-and-retry loop around it.
+struct Nonblocking(SslFile);
+
+impl Nonblocking {
+    fn retry<T>(&self, interest: Interest, mut op: impl FnMut() -> io::Result<T>) -> io::Result<T> {
+        loop {
+            match op() {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.0.stream().wait(interest, None)?;
+                }
+                other => return other,
+            }
+        }
+    }
+}
+
+impl Read for Nonblocking {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let file = &self.0;
+        self.retry(Interest::READ, || (&*file).read(buf))
+    }
+}
+
+impl Write for Nonblocking {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let file = &self.0;
+        self.retry(Interest::WRITE, || (&*file).write(buf))
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        let file = &self.0;
+        self.retry(Interest::WRITE, || Write::flush(&mut &*file))
+    }
+}
+
+impl Conn for Nonblocking {
+    fn suite(&self) -> String {
+        self.0.suite()
+    }
+
+    fn close(self: Box<Self>) -> io::Result<()> {
+        self.0.set_blocking();
+        Ok(self.0.close()?)
     }
 }
 
@@ -92,11 +265,7 @@ impl Contender for RustlsStream {
         setup: &Setup,
         resume: bool,
     ) -> io::Result<Box<dyn Conn>> {
-        let config = if resume {
-            setup.rustls_client.clone()
-        } else {
-            setup.fresh_rustls_client()?
-        };
+        let config = setup.rustls_client(resume);
         let name = ServerName::try_from(SERVER_NAME).map_err(io::Error::other)?;
         let mut conn = ClientConnection::new(config, name).map_err(io::Error::other)?;
         while conn.is_handshaking() {
@@ -143,4 +312,9 @@ fn discard_unread(sock: &mut TcpStream) -> io::Result<()> {
             Err(e) => return Err(e),
         }
     }
+}
+
+/// A shared name for the handshake's server name, as rustls wants it.
+pub fn server_name() -> ServerName<'static> {
+    ServerName::try_from(SERVER_NAME).expect("a valid DNS name")
 }

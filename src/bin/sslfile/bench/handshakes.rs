@@ -14,10 +14,10 @@ use std::time::{Duration, Instant};
 use super::progress::Progress;
 use super::{Contender, Setup};
 
-/// Full handshakes (a new client configuration each time) or resumed ones.
+/// Full handshakes (a client that never resumes) or resumed ones.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
-    /// Nothing to resume from: a full handshake every time.
+    /// The client's configuration keeps no sessions: a full handshake every time.
     Full,
     /// The client's shared configuration resumes the previous session.
     Resumed,
@@ -39,12 +39,27 @@ impl Handshakes {
     }
 }
 
-/// Runs `contender` for `duration`.
+/// When a run stops.
+#[derive(Debug, Clone, Copy)]
+pub struct Limit {
+    /// After this long,
+    pub duration: Duration,
+    /// or after this many connections (a fixed amount of work, for profilers).
+    pub count: Option<u64>,
+}
+
+impl Limit {
+    fn reached(&self, start: Instant, count: u64) -> bool {
+        start.elapsed() >= self.duration || self.count.is_some_and(|c| count >= c)
+    }
+}
+
+/// Runs `contender` until `limit`.
 pub fn run(
     contender: &dyn Contender,
     setup: &Setup,
     kind: Kind,
-    duration: Duration,
+    limit: Limit,
     progress: &Progress,
 ) -> io::Result<Handshakes> {
     let listener = TcpListener::bind("127.0.0.1:0")?;
@@ -52,7 +67,7 @@ pub fn run(
     let done = AtomicBool::new(false);
     thread::scope(|scope| {
         let server = scope.spawn(|| serve(contender, setup, &listener, &done));
-        let result = connect_repeatedly(contender, setup, addr, kind, duration, progress);
+        let result = connect_repeatedly(contender, setup, addr, kind, limit, progress);
         done.store(true, Ordering::SeqCst);
         let _ = TcpStream::connect(addr); // wakes the server's accept
         let served = server
@@ -91,12 +106,12 @@ fn connect_repeatedly(
     setup: &Setup,
     addr: SocketAddr,
     kind: Kind,
-    duration: Duration,
+    limit: Limit,
     progress: &Progress,
 ) -> io::Result<Handshakes> {
     let start = Instant::now();
     let mut count = 0;
-    while start.elapsed() < duration {
+    while !limit.reached(start, count) {
         let socket = TcpStream::connect(addr)?;
         socket.set_nodelay(true)?;
         let mut conn = contender.client(socket, setup, kind == Kind::Resumed)?;

@@ -1,25 +1,35 @@
-//! The measurements behind `sslfile bench`: sslfile against plain rustls, over loopback TCP,
-//! in one process.
+//! The measurements behind `sslfile bench` and `cargo bench`: sslfile against raw rustls
+//! (and tokio-rustls, with the `bench-tokio` feature), over loopback TCP, in one process
+//! (the memory scenario's server in a child process).
 //!
-//! This module knows nothing of the command line, so other harnesses can share it (a
-//! criterion bench can take it in with `#[path = "../src/bin/sslfile/bench/mod.rs"] mod
-//! bench;`). Its parts:
+//! This module knows nothing of the command line, so the benches in `benches/` take it in
+//! with `#[path = "../src/bin/sslfile/bench/mod.rs"] mod bench;`. Its parts:
 //!
-//! * [`setup`]: a certificate made at start, and the sslfile contexts and rustls
-//!   configurations for one protocol version.
-//! * [`contenders`]: the [`Contender`] trait, one way to run a TLS connection over a TCP
-//!   socket, and its implementations (sslfile in blocking mode; rustls's `StreamOwned`). A
-//!   new mode to compare is a new implementation.
-//! * [`throughput`] and [`handshakes`]: one timed run of one contender.
+//! * [`setup`]: a certificate (ECDSA P-256 or RSA-2048) made at start, and the sslfile
+//!   contexts and rustls configurations for one protocol version.
+//! * [`contenders`]: the [`Contender`] trait (connections one at a time, handshake
+//!   complete) and the [`Bulk`](contenders::Bulk) trait (one bulk transfer), with sslfile
+//!   in blocking and nonblocking mode and rustls's `StreamOwned`; [`callback`]: sslfile in
+//!   callback mode; `tokio`: the tokio-rustls baseline (feature `bench-tokio`).
+//! * The scenarios, one timed run of one contender each: [`throughput`] (bulk, one way),
+//!   [`handshakes`] (full and resumed), [`echo`] (many connections on one server thread),
+//!   [`memory`] (resident bytes per idle connection), [`duplex`] (two-thread full duplex).
 //! * [`progress`]: the progress line for runs longer than a second.
-//! * [`report`]: medians and the ratio table.
+//! * [`report`]: medians, spreads and the ratio tables.
 
+pub mod callback;
+pub mod compare;
 pub mod contenders;
+pub mod duplex;
+pub mod echo;
 pub mod handshakes;
+pub mod memory;
 pub mod progress;
 pub mod report;
 pub mod setup;
 pub mod throughput;
+#[cfg(feature = "bench-tokio")]
+pub mod tokio;
 
 pub use contenders::Contender;
 pub use setup::Setup;

@@ -48,6 +48,11 @@ impl Progress {
         }
     }
 
+    /// The counter itself, for code that cannot borrow the `Progress` (callbacks).
+    pub fn counter(&self) -> Arc<AtomicU64> {
+        self.counter.clone()
+    }
+
     /// Adds to the count.
     pub fn add(&self, amount: u64) {
         self.counter.fetch_add(amount, Ordering::Relaxed);
