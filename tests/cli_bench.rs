@@ -44,7 +44,12 @@ fn check(stdout: &str, title: &str, contenders: &[&str], baselines: &[&str]) {
         for baseline in baselines {
             let ratio = value(&format!("{name} / {baseline}"));
             let expected = value(name) / value(baseline);
-            assert!((ratio - expected).abs() < 0.01, "{title}: {stdout}");
+            // The table rounds the medians to 0.1 and the ratios to 0.01: for small
+            // medians (17.4 / 108.7) the rounding alone moves the quotient by ~0.5%.
+            assert!(
+                (ratio - expected).abs() <= 0.01 + expected * 0.01,
+                "{title}: {ratio} vs {expected}: {stdout}"
+            );
         }
     }
     assert_eq!(

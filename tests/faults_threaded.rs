@@ -160,24 +160,12 @@ fn case() -> impl Strategy<Value = Case> {
 
 struct Contexts {
     setup: Setup,
-    client_tls12: Context,
 }
 
 fn contexts() -> &'static Contexts {
     static CONTEXTS: OnceLock<Contexts> = OnceLock::new();
-    CONTEXTS.get_or_init(|| {
-        let setup = Setup::new();
-        let client_tls12 = Context::builder()
-            .trust_pem(setup.pki.ca_pem.as_bytes())
-            .unwrap()
-            .versions(TlsVersion::Tls1_2, TlsVersion::Tls1_2)
-            .unwrap()
-            .build()
-            .unwrap();
-        Contexts {
-            setup,
-            client_tls12,
-        }
+    CONTEXTS.get_or_init(|| Contexts {
+        setup: Setup::new(),
     })
 }
 

@@ -149,13 +149,14 @@ impl Bulk for SslfileCallback {
         );
         done.recv()
             .map_err(|_| io::Error::other("the write callback went away"))??;
-        // The rest of the output and close_notify, then the socket closed.
+        // The rest of the output and close_notify; the socket closed once the server
+        // closed its end.
         tls.set_blocking();
         drop(runner);
         let suite = tls
             .cipher_suite()
             .map_or_else(|| "?".into(), |s| format!("{s:?}"));
-        tls.close()?;
+        super::contenders::finish_sslfile(&tls)?;
         Ok(suite)
     }
 }

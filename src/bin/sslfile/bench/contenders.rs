@@ -23,6 +23,12 @@ pub trait Conn: Read + Write + Send {
     fn suite(&self) -> String;
     /// Sends close_notify and closes.
     fn close(self: Box<Self>) -> io::Result<()>;
+    /// Sends close_notify, then reads and drops whatever the peer still sends until it
+    /// closes, and only then closes: the end of a bulk transfer. Closing at once could
+    /// reset the connection under data the peer has yet to read (a loaded server that
+    /// writes its TLS 1.3 session tickets late makes the closed socket answer with a
+    /// reset, and the server loses the transfer's tail).
+    fn finish(self: Box<Self>) -> io::Result<()>;
 }
 
 /// One way to run TLS connections one at a time, measured against the others.
@@ -137,7 +143,7 @@ impl<C: Contender> Bulk for ConnBulk<C> {
         }
         conn.flush()?;
         let suite = conn.suite();
-        conn.close()?;
+        conn.finish()?;
         Ok(suite)
     }
 }
@@ -171,6 +177,20 @@ impl Conn for SslFile {
     fn close(self: Box<Self>) -> io::Result<()> {
         Ok(SslFile::close(&self)?)
     }
+
+    fn finish(self: Box<Self>) -> io::Result<()> {
+        finish_sslfile(&self)
+    }
+}
+
+/// [`Conn::finish`] for an `SslFile` in blocking mode: close_notify, the peer's output
+/// read until it ends (its close_notify, or an error: the transfer is over either way),
+/// then close.
+pub fn finish_sslfile(tls: &SslFile) -> io::Result<()> {
+    tls.shutdown(std::net::Shutdown::Write)?;
+    let mut buf = [0u8; 16 * 1024];
+    while matches!((&*tls).read(&mut buf), Ok(n) if n > 0) {}
+    Ok(tls.close()?)
 }
 
 /// sslfile in nonblocking mode, as a user's own loop drives it: on `WouldBlock`, wait
@@ -240,6 +260,11 @@ impl Conn for Nonblocking {
         self.0.set_blocking();
         Ok(self.0.close()?)
     }
+
+    fn finish(self: Box<Self>) -> io::Result<()> {
+        self.0.set_blocking();
+        finish_sslfile(&self.0)
+    }
 }
 
 /// Plain rustls as its docs show it: a `StreamOwned` over a blocking `TcpStream`.
@@ -293,6 +318,17 @@ macro_rules! rustls_conn {
                     conn.write_tls(&mut sock)?;
                 }
                 discard_unread(&mut sock)
+            }
+
+            fn finish(self: Box<Self>) -> io::Result<()> {
+                let StreamOwned { mut conn, mut sock } = *self;
+                conn.send_close_notify();
+                while conn.wants_write() {
+                    conn.write_tls(&mut sock)?;
+                }
+                let mut buf = [0u8; 16 * 1024];
+                while matches!(sock.read(&mut buf), Ok(n) if n > 0) {}
+                Ok(())
             }
         }
     };
