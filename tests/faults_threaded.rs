@@ -377,6 +377,10 @@ fn client_side(file: File, case: &Case, request: &[u8], got: &mut Vec<u8>) -> Ou
         Ok(Outcome::CleanEof)
     })();
     let outcome = result.unwrap_or_else(|e| Outcome::failed(&e));
+    // A nonblocking close delivers what it could not send at once on the file's backend;
+    // this side's own loop ends here, so hand the file to one that keeps running, as a
+    // program's event loop would.
+    file.set_backend(&Backend::default_backend());
     file.set_nonblocking();
     let _ = file.close();
     outcome
@@ -410,6 +414,8 @@ fn server_side(file: File, case: &Case, response: &[u8], got: &mut Vec<u8>) -> O
             }
         }
         _ => {
+            // As on the client side: the drop's last output needs a running backend.
+            file.set_backend(&Backend::default_backend());
             file.set_nonblocking();
             drop(file);
         }

@@ -791,6 +791,9 @@ impl Stream for Faulty {
             on_ready,
             interest: None,
         });
+        // A kick still pending was scheduled on the old watch's backend, which may never
+        // run again (a file moved to another backend): the new watch must be kickable.
+        st.ends[self.end].kick_pending = false;
         drop(st);
         drop(old);
         Ok(())
