@@ -356,3 +356,61 @@ fn closing_on_both_sides_during_the_handshake_fails_it_cleanly_without_a_panic()
         }
     }
 }
+
+/// Found by `faults_threaded`: clearing the callbacks while output was still pending left
+/// the watch waiting for writability only, but recorded its interest as before; callbacks
+/// installed again then never restored reading, and a peer that only wrote (and did not
+/// read our pending output) waited for ever. Over real sockets: the server's output fills
+/// the socket buffers, its callbacks are cleared and set again, and the client's request
+/// must still reach the read callback while the client reads nothing.
+#[test]
+fn callbacks_set_again_while_output_is_pending_still_receive() {
+    let setup = Setup::new();
+    for transport in TRANSPORTS {
+        let (client, server) = setup.connect(transport);
+        let backend = Backend::new().unwrap();
+        server.set_backend(&backend);
+        server.set_nonblocking();
+        // Output the client does not read: until the socket pushes back.
+        let chunk = vec![7u8; 64 * 1024];
+        let mut pushed_back = false;
+        for _ in 0..1_000 {
+            match (&server).write(&chunk) {
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    pushed_back = true;
+                    break;
+                }
+                Err(e) => panic!("{transport:?}: {e}"),
+            }
+        }
+        assert!(pushed_back, "{transport:?}: the socket buffers filled");
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let install = |server: &SslFile| {
+            let got = got.clone();
+            server.set_callbacks(Callbacks {
+                read: Some(Arc::new(move |_f: &SslFile, d: &[u8]| {
+                    got.lock().unwrap().extend_from_slice(d)
+                })),
+                ..Callbacks::default()
+            });
+        };
+        install(&server);
+        backend.run_once(Some(Duration::ZERO)).unwrap();
+        server.set_nonblocking(); // clears the callbacks; the output is still pending
+        install(&server);
+
+        (&client).write_all(b"request").unwrap();
+        let deadline = std::time::Instant::now() + TIMEOUT;
+        while got.lock().unwrap().len() < 7 && std::time::Instant::now() < deadline {
+            backend.run_once(Some(Duration::from_millis(20))).unwrap();
+        }
+        assert_eq!(
+            &got.lock().unwrap()[..],
+            b"request",
+            "{transport:?}: the read callback got the request"
+        );
+        server.set_callbacks(Callbacks::default());
+        server.linger(Some(Duration::ZERO)).unwrap(); // no background delivery: a reset
+    }
+}

@@ -490,6 +490,9 @@ fn run_case(case: &Case) -> Result<(), TestCaseError> {
             server.0.len(),
             probe.stats()
         );
+        if std::env::var_os("SSLFILE_TRACE_LINK").is_some() {
+            eprintln!("link: {}", probe.debug());
+        }
     }
     let lossy_end = case.close_how == CloseHow::Drop;
     check_side(

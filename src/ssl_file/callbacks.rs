@@ -322,8 +322,16 @@ impl<S: Stream + 'static> Shared<S> {
             let wanted = wanted_interest(&st, &d);
             let todo = match (wanted, d.watching) {
                 (None, false) => Todo::Nothing,
+                // Output still to deliver (e.g. session tickets) keeps the watch. The
+                // interest is recorded like any other: a stale record would make the next
+                // rearm skip restoring READ (found by faults_threaded: a deadlock).
                 (None, true) if st.engine.as_ref().is_some_and(|e| e.wants_write()) => {
-                    Todo::Interest(Some(Interest::WRITE))
+                    if d.interest == Some(Interest::WRITE) {
+                        Todo::Nothing
+                    } else {
+                        d.interest = Some(Interest::WRITE);
+                        Todo::Interest(Some(Interest::WRITE))
+                    }
                 }
                 (None, true) => {
                     d.watching = false;
