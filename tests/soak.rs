@@ -6,7 +6,10 @@
 //! to their baseline, and the resident memory is flat.
 //!
 //! `SSLFILE_SOAK_CONNECTIONS` sets the count (default 5,000; `.ci/run` runs 100,000).
-//! The figures are printed. (One test in this binary: the counts are process-wide.)
+//! The figures are printed. Under valgrind, set `SSLFILE_SOAK_TIME_SCALE` (e.g. 20): the
+//! server's timeouts stretch by that factor and the resident-memory check is left out
+//! (valgrind's own memory dominates it), e.g. `SSLFILE_SOAK_CONNECTIONS=300
+//! SSLFILE_SOAK_TIME_SCALE=20 valgrind --leak-check=full target/debug/deps/soak-…`. (One test in this binary: the counts are process-wide.)
 
 mod common;
 
@@ -286,9 +289,11 @@ fn connections_ended_every_way_leave_no_descriptor_memory_or_connection_behind()
     );
     // Flat: after the first tenth (allocator pools warmed up) the resident size stays
     // within a small bound, whatever the number of connections.
+    // Under valgrind (a time scale above 1) the resident size is the tool's own memory
+    // (shadow memory, its translation cache) and says nothing about ours: printed only.
     let growth = rss_after.saturating_sub(rss_samples[0]);
     assert!(
-        growth < 32 * 1024,
+        time_scale() > 1 || growth < 32 * 1024,
         "RSS grew by {growth} KiB after the first tenth of the run: {rss_samples:?}"
     );
     drop(port);
