@@ -414,3 +414,42 @@ fn callbacks_set_again_while_output_is_pending_still_receive() {
         server.linger(Some(Duration::ZERO)).unwrap(); // no background delivery: a reset
     }
 }
+
+/// Found by `faults_pumped` (a 20,000-case run): a dispatch queued for plaintext that was
+/// already decrypted held a strong handle to the file on its backend, so `into_stream`
+/// from the thread that runs that backend waited for the handle in vain and failed after
+/// 5 s with "another handle to the file is still in use".
+#[test]
+fn into_stream_does_not_wait_for_a_queued_dispatch() {
+    let setup = Setup::new();
+    for transport in TRANSPORTS {
+        let (client, server) = setup.connect(transport);
+        (&client).write_all(b"hello world").unwrap();
+        let backend = Backend::new().unwrap();
+        server.set_backend(&backend);
+        // Part of the record read: the rest waits, decrypted, inside the engine.
+        let mut first = [0u8; 5];
+        (&server).read_exact(&mut first).unwrap();
+        server.set_nonblocking();
+        // A read callback with plaintext waiting queues a dispatch on the backend, which
+        // nobody runs here; then the callbacks go again.
+        server.set_callbacks(Callbacks {
+            read: Some(Arc::new(|_f: &SslFile, _d: &[u8]| {})),
+            ..Callbacks::default()
+        });
+        server.set_callbacks(Callbacks::default());
+        let start = std::time::Instant::now();
+        let raw = server.into_stream();
+        assert!(
+            raw.is_ok(),
+            "{transport:?}: into_stream: {:?}",
+            raw.as_ref().err()
+        );
+        assert!(
+            start.elapsed() < Duration::from_secs(1),
+            "{transport:?}: into_stream waited {:?}",
+            start.elapsed()
+        );
+        backend.run_once(Some(Duration::ZERO)).unwrap(); // the queued dispatch finds no file
+    }
+}

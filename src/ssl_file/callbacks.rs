@@ -388,9 +388,15 @@ impl<S: Stream + 'static> Shared<S> {
             Todo::Unwatch => self.transport().unwatch(),
         }
         if let Some(backend) = kick {
-            let shared = Arc::clone(self);
+            // A weak handle: the watch keeps a file with callbacks alive; a kick must not
+            // (into_stream waits for every other handle to go, and a kick queued on a
+            // backend that this very thread runs would never go).
+            let weak = Arc::downgrade(self);
             let on = backend.clone();
             backend.call_out(std::time::Duration::ZERO, move || {
+                let Some(shared) = weak.upgrade() else {
+                    return;
+                };
                 let moved = {
                     let mut d = shared.lock_dispatch();
                     d.kick_pending = false;
