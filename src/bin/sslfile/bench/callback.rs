@@ -8,13 +8,14 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use sslfile::{Backend, File, SslFile};
 
 use super::contenders::Bulk;
 use super::progress::Progress;
 use super::setup::{Setup, SERVER_NAME};
+use super::throughput::SinkCount;
 
 /// sslfile in callback mode.
 pub struct SslfileCallback;
@@ -50,12 +51,6 @@ impl Drop for BackendThread {
     }
 }
 
-#[derive(Default)]
-struct SinkCount {
-    start: Option<Instant>,
-    bytes: u64,
-}
-
 impl Bulk for SslfileCallback {
     fn name(&self) -> &'static str {
         "sslfile callback"
@@ -78,12 +73,7 @@ impl Bulk for SslfileCallback {
         tls.set_nonblocking_callbacks(
             Some(Arc::new(move |_: &SslFile, data: &[u8]| {
                 let mut count = counted.lock().unwrap_or_else(|e| e.into_inner());
-                if count.start.is_none() {
-                    count.start = Some(Instant::now()); // the first read starts the clock
-                } else {
-                    count.bytes += data.len() as u64;
-                    progress.fetch_add(data.len() as u64, Ordering::Relaxed);
-                }
+                progress.fetch_add(count.record(data.len()), Ordering::Relaxed);
             })),
             None,
             Some(Arc::new(move |_: &SslFile, reason: Option<io::Error>| {
@@ -98,8 +88,7 @@ impl Bulk for SslfileCallback {
             return Err(err);
         }
         let count = count.lock().unwrap_or_else(|e| e.into_inner());
-        let elapsed = count.start.map_or(Duration::ZERO, |s| s.elapsed());
-        Ok((count.bytes, elapsed))
+        Ok(count.result())
     }
 
     fn source(

@@ -8,7 +8,7 @@
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rustls::pki_types::ServerName;
 use rustls::{ClientConnection, ServerConnection, StreamOwned};
@@ -16,6 +16,7 @@ use sslfile::{File, Interest, SslFile, Stream};
 
 use super::progress::Progress;
 use super::setup::{Setup, SERVER_NAME};
+use super::throughput::SinkCount;
 
 /// A connection whose handshake is complete: read, write, close.
 pub trait Conn: Read + Write + Send {
@@ -107,23 +108,16 @@ impl<C: Contender> Bulk for ConnBulk<C> {
         let (socket, _) = listener.accept()?;
         let mut conn = self.0.server(socket, setup)?;
         let mut buf = vec![0u8; 256 * 1024];
-        let mut start = None;
-        let mut bytes = 0u64;
+        let mut count = SinkCount::default();
         loop {
             let n = conn.read(&mut buf)?;
             if n == 0 {
                 break;
             }
-            if start.is_none() {
-                start = Some(Instant::now());
-                continue;
-            }
-            bytes += n as u64;
-            progress.add(n as u64);
+            progress.add(count.record(n));
         }
-        let elapsed = start.map_or(Duration::ZERO, |s| s.elapsed());
         drop(conn); // the client closed already
-        Ok((bytes, elapsed))
+        Ok(count.result())
     }
 
     fn source(

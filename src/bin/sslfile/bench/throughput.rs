@@ -4,7 +4,7 @@
 use std::io;
 use std::net::TcpListener;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::contenders::Bulk;
 use super::progress::Progress;
@@ -25,6 +25,34 @@ impl Throughput {
     /// Bytes per second.
     pub fn per_second(&self) -> f64 {
         self.bytes as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+}
+
+/// What a bulk sink counts, the same way for every contender: the first read starts the
+/// clock, the bytes of the reads after it are counted.
+#[derive(Debug, Default)]
+pub struct SinkCount {
+    start: Option<Instant>,
+    bytes: u64,
+}
+
+impl SinkCount {
+    /// Records a read of `n` bytes; returns how many of them count (none for the first).
+    pub fn record(&mut self, n: usize) -> u64 {
+        if self.start.is_none() {
+            self.start = Some(Instant::now());
+            return 0;
+        }
+        self.bytes += n as u64;
+        n as u64
+    }
+
+    /// The bytes counted and the time since the first read.
+    pub fn result(&self) -> (u64, Duration) {
+        (
+            self.bytes,
+            self.start.map_or(Duration::ZERO, |s| s.elapsed()),
+        )
     }
 }
 

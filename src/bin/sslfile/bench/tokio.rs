@@ -6,7 +6,7 @@ use std::net::{SocketAddr, TcpListener};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_rustls::{TlsAcceptor, TlsConnector};
@@ -15,6 +15,7 @@ use super::contenders::{server_name, Bulk};
 use super::echo::{EchoServer, Running};
 use super::progress::Progress;
 use super::setup::Setup;
+use super::throughput::SinkCount;
 
 /// tokio-rustls on a current-thread runtime.
 pub struct TokioRustls;
@@ -43,21 +44,15 @@ impl Bulk for TokioRustls {
             let socket = tokio::net::TcpStream::from_std(socket)?;
             let mut tls = acceptor.accept(socket).await?;
             let mut buf = vec![0u8; 256 * 1024];
-            let mut start = None;
-            let mut bytes = 0u64;
+            let mut count = SinkCount::default();
             loop {
                 let n = tls.read(&mut buf).await?;
                 if n == 0 {
                     break;
                 }
-                if start.is_none() {
-                    start = Some(Instant::now());
-                    continue;
-                }
-                bytes += n as u64;
-                progress.add(n as u64);
+                progress.add(count.record(n));
             }
-            Ok((bytes, start.map_or(Duration::ZERO, |s| s.elapsed())))
+            Ok(count.result())
         })
     }
 
