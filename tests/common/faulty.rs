@@ -589,6 +589,26 @@ fn fire(link: &Arc<Link>, e: usize) {
 }
 
 /// `Err(kind)` with a message naming the fault.
+/// Applies an injected fault to a read or write of at most `limit` bytes: the error to
+/// return, or the limit (shortened by a short read or write).
+fn apply_fault(fault: Fault, stats: &mut Stats, limit: usize) -> io::Result<usize> {
+    match fault {
+        Fault::Pass => Ok(limit),
+        Fault::WouldBlock => {
+            stats.would_block += 1;
+            Err(err(io::ErrorKind::WouldBlock, "injected WouldBlock"))
+        }
+        Fault::Interrupted => {
+            stats.interrupted += 1;
+            Err(err(io::ErrorKind::Interrupted, "injected EINTR"))
+        }
+        Fault::Short(n) => {
+            stats.short += 1;
+            Ok(limit.min(n.max(1)))
+        }
+    }
+}
+
 fn err(kind: io::ErrorKind, what: &str) -> io::Error {
     io::Error::new(kind, format!("faulty transport: {what}"))
 }
@@ -608,22 +628,8 @@ impl Stream for Faulty {
             }
             return Ok(0);
         }
-        let mut limit = buf.len();
-        match st.ends[e].read_faults.next() {
-            Fault::Pass => {}
-            Fault::WouldBlock => {
-                st.ends[e].stats.would_block += 1;
-                return Err(err(io::ErrorKind::WouldBlock, "injected WouldBlock"));
-            }
-            Fault::Interrupted => {
-                st.ends[e].stats.interrupted += 1;
-                return Err(err(io::ErrorKind::Interrupted, "injected EINTR"));
-            }
-            Fault::Short(n) => {
-                st.ends[e].stats.short += 1;
-                limit = limit.min(n.max(1));
-            }
-        }
+        let fault = st.ends[e].read_faults.next();
+        let mut limit = apply_fault(fault, &mut st.ends[e].stats, buf.len())?;
         let cut = st.dirs[1 - e].cut;
         if let Some(cut) = cut {
             if st.dirs[1 - e].at_cut() {
@@ -686,22 +692,8 @@ impl Stream for Faulty {
         if buf.is_empty() {
             return Ok(0);
         }
-        let mut limit = buf.len();
-        match st.ends[e].write_faults.next() {
-            Fault::Pass => {}
-            Fault::WouldBlock => {
-                st.ends[e].stats.would_block += 1;
-                return Err(err(io::ErrorKind::WouldBlock, "injected WouldBlock"));
-            }
-            Fault::Interrupted => {
-                st.ends[e].stats.interrupted += 1;
-                return Err(err(io::ErrorKind::Interrupted, "injected EINTR"));
-            }
-            Fault::Short(n) => {
-                st.ends[e].stats.short += 1;
-                limit = limit.min(n.max(1));
-            }
-        }
+        let fault = st.ends[e].write_faults.next();
+        let limit = apply_fault(fault, &mut st.ends[e].stats, buf.len())?;
         let out = &mut st.dirs[e];
         let past_eof_cut = out.cut.map(|c| c.how) == Some(CutHow::Eof)
             && out.cut_offset().is_some_and(|c| out.written >= c);
