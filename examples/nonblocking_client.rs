@@ -47,7 +47,7 @@ pub fn get(addr: &str, ca_file: &str) -> Result<String> {
                     Ok(()) => Interest::READ,
                     Err(_) => Interest::BOTH, // WouldBlock: output is left to send
                 };
-                tls.stream().wait(want, None)?;
+                tls.stream().unwrap().wait(want, None)?; // still ours
             }
             Err(e) => return Err(e.into()),
         }

@@ -32,6 +32,12 @@ const FIRST_BYTES_LIMIT: usize = 16 * 1024;
 /// Plaintext that may be held back while a clean close waits for the peer's close_notify.
 const HELD_PLAINTEXT_LIMIT: usize = 1 << 20;
 
+/// Key updates we request while the peer sends no application data. Every implementation
+/// counts the key updates it receives between two records of data and gives up after 32
+/// (rustls, BoringSSL); each of our requests brings one back from the peer, so we stay well
+/// below that.
+const KEY_UPDATES_WITHOUT_PEER_DATA: u8 = 16;
+
 /// Outgoing ciphertext buffered before a nonblocking write says `WouldBlock` (SPEC §3).
 pub(crate) const PENDING_OUTPUT_LIMIT: usize = 64 * 1024;
 
@@ -49,13 +55,27 @@ pub(crate) struct Engine {
     last_read_filled: bool,
     framing: RecordFraming,
     exact_records: bool,
+    /// The bytes of the last read that lay past the end of the record it completed (at
+    /// most a record header: see `FramedReader`).
+    overread: Vec<u8>,
+    /// Bytes that came after the peer's close_notify in the same read: not TLS, they belong
+    /// to whatever the transport carries next (`take_stream`, `into_stream`).
+    after_close: Vec<u8>,
     held: VecDeque<u8>,
     transport_eof: bool,
+    /// What the transport said when it ended with an error (a reset) instead of an end of
+    /// stream: kept as the cause of the truncation.
+    eof_cause: Option<Arc<io::Error>>,
     peer_closed: bool,
     sent_close_notify: bool,
     write_error: Option<Error>,
     error: Option<Error>,
     quiet_if_not_tls: bool,
+    /// A key update we requested has not been followed by application data from us yet:
+    /// a second request would add nothing (and would count against the peer's limit).
+    key_update_unused: bool,
+    /// Key updates requested since the peer last sent application data.
+    key_updates_since_peer_data: u8,
 }
 
 /// What reading plaintext found.
@@ -96,13 +116,18 @@ impl Engine {
             last_read_filled: false,
             framing: RecordFraming::default(),
             exact_records: false,
+            overread: Vec::new(),
+            after_close: Vec::new(),
             held: VecDeque::new(),
             transport_eof: false,
+            eof_cause: None,
             peer_closed: false,
             sent_close_notify: false,
             write_error: None,
             error: None,
             quiet_if_not_tls: false,
+            key_update_unused: false,
+            key_updates_since_peer_data: 0,
         }
     }
 
@@ -125,40 +150,79 @@ impl Engine {
     /// transport's end), or the reader's error (`WouldBlock` included) untouched.
     /// TLS errors are not returned here: they become the sticky [`error`](Self::error).
     pub(crate) fn receive(&mut self, rd: &mut dyn Read) -> io::Result<usize> {
+        let handshaking = self.conn.is_handshaking();
         let mut reader = FramedReader {
             inner: rd,
             framing: &mut self.framing,
             exact: self.exact_records,
+            aligned: !handshaking,
+            overread: &mut self.overread,
             first_bytes: (self.conn.is_handshaking() && self.first_bytes.len() < FIRST_BYTES_LIMIT)
                 .then_some(&mut self.first_bytes),
             filled: false,
         };
+        // Watching for data from the peer (see `update_keys`): what is buffered before.
+        let plaintext_before = (self.key_updates_since_peer_data > 0)
+            .then(|| self.conn.process_new_packets().ok())
+            .flatten()
+            .map(|state| state.plaintext_bytes_to_read());
         let result = self.conn.read_tls(&mut reader);
         self.last_read_filled = reader.filled;
         let n = result?;
         self.received += n as u64;
         if n == 0 {
-            self.transport_eof = true;
-            if self.conn.is_handshaking() && self.error.is_none() {
-                // The peer hung up during the handshake: say so rather than "truncated".
-                self.error = Some(if self.first_bytes.is_empty() {
-                    Error::Io(Arc::new(io::Error::new(
-                        io::ErrorKind::ConnectionAborted,
-                        "the peer closed the connection during the TLS handshake",
-                    )))
-                } else {
-                    self.process_error_for_eof()
-                });
-            }
+            self.transport_ended(None);
             return Ok(0);
         }
-        self.process();
+        let peer_closed_before = self.peer_closed;
+        self.process_noting_data(plaintext_before);
+        if self.peer_closed && !peer_closed_before && !handshaking {
+            // The close_notify ended the record this read completed: what the read took
+            // past it is not TLS.
+            self.after_close = std::mem::take(&mut self.overread);
+        }
         if !self.conn.is_handshaking() && !self.first_bytes.is_empty() && self.error.is_none() {
             // Only a handshake needs them (to recognise a peer that is not TLS): an idle
             // connection should not carry them.
             self.first_bytes = Vec::new();
         }
         Ok(n)
+    }
+
+    /// Records that reading the transport failed: a reset or broken pipe means the peer went
+    /// away (truncation, `BrokenPipe`); anything else is a fatal transport error.
+    pub(crate) fn transport_failed(&mut self, e: io::Error) {
+        if Error::is_peer_gone(&e) {
+            self.transport_ended(Some(e));
+        } else {
+            self.fail(Error::from_io(e));
+        }
+    }
+
+    /// The transport ended: at its end of stream (`cause` `None`) or with a reset.
+    fn transport_ended(&mut self, cause: Option<io::Error>) {
+        self.transport_eof = true;
+        if self.conn.is_handshaking() {
+            if self.error.is_none() {
+                // The peer hung up during the handshake: say so rather than "truncated",
+                // unless what it sent shows it does not speak TLS at all.
+                self.error = Some(if self.first_bytes.is_empty() {
+                    Error::peer_gone(true, cause)
+                } else {
+                    self.process_error_for_eof(cause)
+                });
+            }
+        } else if self.eof_cause.is_none() {
+            self.eof_cause = cause.map(Arc::new);
+        }
+    }
+
+    /// The error for reading past the transport's end without close_notify.
+    pub(crate) fn truncation(&self) -> Error {
+        Error::Truncated {
+            during_handshake: false,
+            cause: self.eof_cause.clone(),
+        }
     }
 
     /// Feeds bytes already read from the transport (STARTTLS `accept_with`).
@@ -171,14 +235,19 @@ impl Engine {
         }
         // A slice reader ends with Ok(0): that is not the transport's end.
         self.transport_eof = false;
-        if matches!(&self.error, Some(Error::Io(_))) {
+        if matches!(&self.error, Some(Error::Truncated { .. })) {
             self.error = None;
         }
     }
 
-    fn process(&mut self) {
+    /// Processes received records; `plaintext_before` (when key updates are being counted)
+    /// is how much plaintext was buffered before them, to notice data from the peer.
+    fn process_noting_data(&mut self, plaintext_before: Option<usize>) {
         match self.conn.process_new_packets() {
             Ok(state) => {
+                if plaintext_before.is_some_and(|before| state.plaintext_bytes_to_read() > before) {
+                    self.key_updates_since_peer_data = 0;
+                }
                 if state.peer_has_closed() && !self.peer_closed {
                     self.peer_closed = true;
                     // Answer close_notify with ours (a no-op if already sent).
@@ -195,7 +264,7 @@ impl Engine {
     }
 
     /// A handshake that ended at EOF after the peer sent something that is not TLS.
-    fn process_error_for_eof(&self) -> Error {
+    fn process_error_for_eof(&self, cause: Option<io::Error>) -> Error {
         let seen = self.circumstances();
         let err = tls_error(
             rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType),
@@ -203,10 +272,7 @@ impl Engine {
         );
         match err {
             Error::Tls { ref message, .. } if message.contains("does not speak TLS") => err,
-            _ => Error::Io(Arc::new(io::Error::new(
-                io::ErrorKind::ConnectionAborted,
-                "the peer closed the connection during the TLS handshake",
-            ))),
+            _ => Error::peer_gone(true, cause),
         }
     }
 
@@ -225,12 +291,12 @@ impl Engine {
             Err(_) if self.error.is_some() => Err(self.error.clone().expect("checked")),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 if self.transport_eof {
-                    Err(Error::Truncated)
+                    Err(self.truncation())
                 } else {
                     Ok(Plaintext::Pending)
                 }
             }
-            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Err(Error::Truncated),
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Err(self.truncation()),
             Err(e) => Err(Error::from_io(e)),
         }
     }
@@ -255,6 +321,20 @@ impl Engine {
         }
     }
 
+    /// Throws away received plaintext that nobody will read (a closing connection), so that
+    /// rustls goes on reading towards the peer's close_notify. Plaintext already set aside
+    /// for the user (`hold_plaintext`) stays.
+    pub(crate) fn discard_received_plaintext(&mut self) {
+        let mut reader = self.conn.reader();
+        while let Ok(chunk) = reader.fill_buf() {
+            if chunk.is_empty() {
+                break;
+            }
+            let n = chunk.len();
+            reader.consume(n);
+        }
+    }
+
     /// How many ciphertext bytes were read from the transport so far.
     pub(crate) fn received(&self) -> u64 {
         self.received
@@ -264,6 +344,16 @@ impl Engine {
     /// the room it had: the transport probably holds more input right now.
     pub(crate) fn input_likely_pending(&self, since: u64) -> bool {
         self.received > since && self.last_read_filled
+    }
+
+    /// Puts plaintext back in front of what the user reads next (a layer above handing
+    /// back bytes it did not use).
+    pub(crate) fn unread_plaintext(&mut self, bytes: &[u8]) {
+        // Whatever rustls holds comes after the held bytes: move it behind them first.
+        let _ = self.hold_plaintext();
+        for &b in bytes.iter().rev() {
+            self.held.push_front(b);
+        }
     }
 
     /// Moves plaintext out of rustls so that it keeps reading towards a close_notify.
@@ -289,12 +379,16 @@ impl Engine {
 
     /// Encrypts as much of `buf` as the output buffer takes; 0 when it is full.
     pub(crate) fn write_plaintext(&mut self, buf: &[u8]) -> usize {
-        self.conn.writer().write(buf).unwrap_or(0)
+        let n = self.conn.writer().write(buf).unwrap_or(0);
+        self.key_update_unused &= n == 0;
+        n
     }
 
     /// Vectored [`write_plaintext`](Self::write_plaintext): fills whole records.
     pub(crate) fn write_plaintext_vectored(&mut self, bufs: &[IoSlice<'_>]) -> usize {
-        self.conn.writer().write_vectored(bufs).unwrap_or(0)
+        let n = self.conn.writer().write_vectored(bufs).unwrap_or(0);
+        self.key_update_unused &= n == 0;
+        n
     }
 
     /// True if ciphertext is waiting to be written to the transport.
@@ -335,21 +429,48 @@ impl Engine {
         }
     }
 
+    /// The bytes that followed the peer's close_notify in the last read (see
+    /// `FramedReader`): the start of what the transport carries after TLS.
+    pub(crate) fn bytes_after_close(&self) -> &[u8] {
+        &self.after_close
+    }
+
     /// From now on, read no further than the end of the current record (clean close).
     pub(crate) fn read_exact_records(&mut self) {
         self.exact_records = true;
     }
 
     /// Starts a TLS 1.3 key update. TLS 1.2 renegotiation is refused (CVE-2009-3555).
+    ///
+    /// Requests are coalesced: while our last update has not been followed by data from us,
+    /// another one would change nothing (no byte was sent with the new keys) and only count
+    /// against the peer's limit, so it is not sent. Peers also give up after 32 updates
+    /// without data from us in between, and each request makes the peer answer with an
+    /// update of its own, counted by us: past [`KEY_UPDATES_WITHOUT_PEER_DATA`] requests
+    /// without data from the peer, the request is refused.
     pub(crate) fn update_keys(&mut self) -> Result<(), Error> {
         match self.version() {
-            Some(TlsVersion::Tls1_3) => self.conn.refresh_traffic_keys().map_err(|e| {
-                let seen = Circumstances {
-                    first_bytes: &[],
-                    ..self.circumstances()
-                };
-                tls_error(e, &seen)
-            }),
+            Some(TlsVersion::Tls1_3) if self.key_update_unused => Ok(()),
+            Some(TlsVersion::Tls1_3)
+                if self.key_updates_since_peer_data >= KEY_UPDATES_WITHOUT_PEER_DATA =>
+            {
+                Err(Error::Unsupported(
+                    "too many key updates while the peer sent no data: \
+                     peers end the connection after 32 of them",
+                ))
+            }
+            Some(TlsVersion::Tls1_3) => {
+                self.conn.refresh_traffic_keys().map_err(|e| {
+                    let seen = Circumstances {
+                        first_bytes: &[],
+                        ..self.circumstances()
+                    };
+                    tls_error(e, &seen)
+                })?;
+                self.key_update_unused = true;
+                self.key_updates_since_peer_data += 1;
+                Ok(())
+            }
             Some(_) => Err(Error::Unsupported(
                 "renegotiation is disabled: TLS 1.2 renegotiation is insecure (CVE-2009-3555)",
             )),
@@ -382,6 +503,17 @@ impl Engine {
         if self.write_error.is_none() {
             self.write_error = Some(err);
         }
+    }
+
+    /// [`fail_write`](Self::fail_write) for an error of the transport: a reset or broken
+    /// pipe means the peer went away (truncation, `BrokenPipe`).
+    pub(crate) fn output_failed(&mut self, e: io::Error) {
+        let err = if Error::is_peer_gone(&e) {
+            Error::peer_gone(self.conn.is_handshaking(), Some(e))
+        } else {
+            Error::from_io(e)
+        };
+        self.fail_write(err);
     }
 
     /// True once the transport refused our output.
@@ -499,10 +631,18 @@ impl Engine {
 
 /// Hands transport bytes to rustls, noting record boundaries, stopping at a record's end in
 /// exact mode, and keeping the first bytes of a handshake.
+///
+/// After the handshake, reads are *aligned*: each ends at most one record header past the
+/// end of the record it is in, and that header is also kept aside (`overread`). One read per
+/// record, and if that record turns out to carry the peer's close_notify, the few bytes read
+/// past it are known (rustls ignores them): the bytes a protocol sends after TLS are never
+/// lost (`into_stream`). In exact mode (our own clean close) not even those are read.
 struct FramedReader<'a> {
     inner: &'a mut dyn Read,
     framing: &'a mut RecordFraming,
     exact: bool,
+    aligned: bool,
+    overread: &'a mut Vec<u8>,
     first_bytes: Option<&'a mut Vec<u8>>,
     /// The last read returned all it was asked for.
     filled: bool,
@@ -510,13 +650,26 @@ struct FramedReader<'a> {
 
 impl Read for FramedReader<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let in_record = self.framing.left_in_record();
+        let in_body = self.framing.in_body();
         let limit = if self.exact {
-            self.framing.left_in_record().min(buf.len())
+            in_record
+        } else if self.aligned && in_body {
+            in_record + crate::framing::HEADER_LEN
+        } else if self.aligned {
+            in_record // the rest of a header
         } else {
             buf.len()
-        };
+        }
+        .min(buf.len());
         let n = self.inner.read(&mut buf[..limit])?;
         self.filled = n > 0 && n == limit;
+        if self.aligned {
+            self.overread.clear();
+            if in_body && n > in_record {
+                self.overread.extend_from_slice(&buf[in_record..n]);
+            }
+        }
         self.framing.observe(&buf[..n]);
         if let Some(first) = self.first_bytes.as_deref_mut() {
             let room = FIRST_BYTES_LIMIT - first.len();

@@ -16,7 +16,7 @@ use std::sync::Arc;
 ///
 /// | situation | variant | `io::ErrorKind` | errno |
 /// |---|---|---|---|
-/// | peer closed the transport without `close_notify` | [`Error::Truncated`] | `BrokenPipe` | `EPIPE` |
+/// | peer closed or reset the transport without `close_notify` (also during the handshake) | [`Error::Truncated`] | `BrokenPipe` | `EPIPE` |
 /// | write after the peer's `close_notify` | [`Error::PeerClosed`] | `BrokenPipe` | `EPIPE` |
 /// | the peer sent a fatal alert | [`Error::PeerAlert`] | `ConnectionReset` | `ECONNRESET` |
 /// | we rejected the peer's data (bad record, bad certificate…) and sent an alert | [`Error::Tls`] | `InvalidData` | — |
@@ -30,18 +30,27 @@ use std::sync::Arc;
 ///
 /// ```
 /// use std::io;
-/// let err = sslfile::Error::Truncated;
+/// let err = sslfile::Error::NotStarted;
 /// let io_err: io::Error = err.into();
-/// assert_eq!(io_err.kind(), io::ErrorKind::BrokenPipe);
+/// assert_eq!(io_err.kind(), io::ErrorKind::NotConnected);
 /// // ...and back again, without losing the detail:
-/// assert!(matches!(sslfile::Error::from(io_err), sslfile::Error::Truncated));
+/// assert!(matches!(sslfile::Error::from(io_err), sslfile::Error::NotStarted));
 /// ```
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum Error {
-    /// The peer closed the transport without sending `close_notify` first: the data may
-    /// have been cut short by an attacker or a crash (the seed's `EPIPE`).
-    Truncated,
+    /// The peer went away without sending `close_notify` first: it closed the transport, or
+    /// the transport was reset (a crashed peer, a killed process). The data may have been cut
+    /// short by an attacker or a crash. Always `BrokenPipe` (`EPIPE`), whatever the kernel
+    /// said; what it said is the [`source`](std::error::Error::source).
+    #[non_exhaustive]
+    Truncated {
+        /// It happened before the handshake completed.
+        during_handshake: bool,
+        /// The transport's own error (e.g. `ECONNRESET`), if it reported one rather than an
+        /// end of stream.
+        cause: Option<Arc<io::Error>>,
+    },
     /// The peer ended the TLS session with `close_notify`; nothing more can be written.
     PeerClosed,
     /// The peer sent a fatal alert and ended the connection.
@@ -78,7 +87,7 @@ impl Error {
     /// The [`io::ErrorKind`] this error maps to (see the module table).
     pub fn kind(&self) -> io::ErrorKind {
         match self {
-            Error::Truncated | Error::PeerClosed => io::ErrorKind::BrokenPipe,
+            Error::Truncated { .. } | Error::PeerClosed => io::ErrorKind::BrokenPipe,
             Error::PeerAlert { .. } => io::ErrorKind::ConnectionReset,
             Error::Tls { .. } => io::ErrorKind::InvalidData,
             Error::Closed | Error::NotStarted => io::ErrorKind::NotConnected,
@@ -92,13 +101,13 @@ impl Error {
     /// The POSIX errno this error corresponds to, where one applies (Pike's `errno()`).
     ///
     /// ```
-    /// assert_eq!(sslfile::Error::Truncated.raw_os_error(), Some(32)); // EPIPE on Linux
+    /// assert_eq!(sslfile::Error::PeerClosed.raw_os_error(), Some(32)); // EPIPE on Linux
     /// ```
     pub fn raw_os_error(&self) -> Option<i32> {
         use rustix::io::Errno;
         let errno = match self {
             Error::Io(e) => return e.raw_os_error(),
-            Error::Truncated | Error::PeerClosed => Errno::PIPE,
+            Error::Truncated { .. } | Error::PeerClosed => Errno::PIPE,
             Error::PeerAlert { .. } => Errno::CONNRESET,
             Error::Closed | Error::NotStarted => Errno::NOTCONN,
             Error::TimedOut => Errno::TIMEDOUT,
@@ -112,14 +121,65 @@ impl Error {
     pub(crate) fn from_io(e: io::Error) -> Error {
         Error::from(e)
     }
+
+    /// The peer went away after the handshake without close_notify.
+    #[cfg(test)]
+    pub(crate) fn truncated() -> Error {
+        Error::Truncated {
+            during_handshake: false,
+            cause: None,
+        }
+    }
+
+    /// The peer went away: `cause` is what the transport said (`None`: end of stream).
+    pub(crate) fn peer_gone(during_handshake: bool, cause: Option<io::Error>) -> Error {
+        Error::Truncated {
+            during_handshake,
+            cause: cause.map(Arc::new),
+        }
+    }
+
+    /// True for the transport errors that mean the peer went away (reset, broken pipe,
+    /// aborted): truncation, not a failure of our own.
+    pub(crate) fn is_peer_gone(e: &io::Error) -> bool {
+        matches!(
+            e.kind(),
+            io::ErrorKind::ConnectionReset
+                | io::ErrorKind::BrokenPipe
+                | io::ErrorKind::ConnectionAborted
+                | io::ErrorKind::UnexpectedEof
+        ) && !e.get_ref().is_some_and(|inner| inner.is::<Error>())
+    }
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::Truncated => f.write_str(
-                "the peer closed the connection without close_notify (the data may be truncated)",
-            ),
+            Error::Truncated {
+                during_handshake,
+                cause,
+            } => {
+                match (during_handshake, cause) {
+                    (true, None) => {
+                        f.write_str("the peer closed the connection during the TLS handshake")?
+                    }
+                    (true, Some(_)) => {
+                        f.write_str("the peer reset the connection during the TLS handshake")?
+                    }
+                    (false, None) => f.write_str(
+                        "the peer closed the connection without close_notify \
+                         (the data may be truncated)",
+                    )?,
+                    (false, Some(_)) => f.write_str(
+                        "the peer reset the connection without close_notify \
+                         (the data may be truncated)",
+                    )?,
+                }
+                match cause {
+                    Some(cause) => write!(f, " ({cause})"),
+                    None => Ok(()),
+                }
+            }
             Error::PeerClosed => f.write_str("the peer has closed the TLS session (close_notify)"),
             Error::PeerAlert { message, .. } => f.write_str(message),
             Error::Tls { message, .. } => f.write_str(message),
@@ -140,6 +200,9 @@ impl std::error::Error for Error {
         match self {
             Error::Tls { source, .. } => Some(source),
             Error::Io(e) => Some(&**e),
+            Error::Truncated {
+                cause: Some(cause), ..
+            } => Some(&**cause),
             _ => None,
         }
     }
@@ -183,7 +246,7 @@ mod tests {
     #[test]
     fn io_round_trip_keeps_the_variant() {
         for e in [
-            Error::Truncated,
+            Error::truncated(),
             Error::Closed,
             Error::TimedOut,
             Error::PeerClosed,
@@ -208,7 +271,21 @@ mod tests {
 
     #[test]
     fn epipe_and_econnreset_errnos() {
-        assert_eq!(Error::Truncated.raw_os_error(), Some(32));
+        assert_eq!(Error::truncated().raw_os_error(), Some(32));
+        let reset = io::Error::from_raw_os_error(rustix::io::Errno::CONNRESET.raw_os_error());
+        let gone = Error::peer_gone(false, Some(reset));
+        assert_eq!(gone.kind(), io::ErrorKind::BrokenPipe);
+        assert_eq!(gone.raw_os_error(), Some(32));
+        let source = std::error::Error::source(&gone).unwrap();
+        let source = source.downcast_ref::<io::Error>().unwrap();
+        assert_eq!(
+            source.raw_os_error(),
+            Some(104),
+            "the kernel's word is kept"
+        );
+        assert!(gone.to_string().contains("reset"), "{gone}");
+        let handshake = Error::peer_gone(true, None);
+        assert!(handshake.to_string().contains("during the TLS handshake"));
         let alert = Error::PeerAlert {
             alert: rustls::AlertDescription::HandshakeFailure,
             message: String::new(),

@@ -49,6 +49,10 @@ pub(crate) struct FileInner {
     pub(crate) watch: Mutex<Option<Watch>>,
     /// The user's Stdio.File callbacks (see `file_callbacks`).
     pub(crate) callbacks: Mutex<crate::file_callbacks::FileCallbacks>,
+    /// Bytes put back with `unread`, read before the socket's.
+    pushback: Mutex<Vec<u8>>,
+    /// `pushback` is not empty (a lock-free check on every read).
+    has_pushback: AtomicBool,
 }
 
 #[derive(Debug)]
@@ -86,6 +90,8 @@ impl File {
                 timeout: Mutex::new(None),
                 watch: Mutex::new(None),
                 callbacks: Mutex::new(Default::default()),
+                pushback: Mutex::new(Vec::new()),
+                has_pushback: AtomicBool::new(false),
             }),
         })
     }
@@ -215,8 +221,40 @@ impl AsRawFd for File {
     }
 }
 
+impl File {
+    /// Takes up to `buf.len()` bytes put back with `unread`; `None` if there are none.
+    fn read_pushback(&self, buf: &mut [u8]) -> Option<usize> {
+        if !self.inner.has_pushback.load(Ordering::Acquire) {
+            return None;
+        }
+        let mut pushback = self
+            .inner
+            .pushback
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if pushback.is_empty() {
+            return None;
+        }
+        let n = buf.len().min(pushback.len());
+        buf[..n].copy_from_slice(&pushback[..n]);
+        pushback.drain(..n);
+        self.inner
+            .has_pushback
+            .store(!pushback.is_empty(), Ordering::Release);
+        Some(n)
+    }
+
+    /// True while bytes put back with `unread` wait to be read.
+    pub(crate) fn has_pushback(&self) -> bool {
+        self.inner.has_pushback.load(Ordering::Acquire)
+    }
+}
+
 impl Stream for File {
     fn read_nb(&self, buf: &mut [u8]) -> io::Result<usize> {
+        if let Some(n) = self.read_pushback(buf) {
+            return Ok(n);
+        }
         self.with_socket(|s| match s {
             Socket::Tcp(s) => (&*s).read(buf),
             Socket::Unix(s) => (&*s).read(buf),
@@ -238,6 +276,9 @@ impl Stream for File {
     }
 
     fn wait(&self, interest: Interest, deadline: Option<Instant>) -> io::Result<()> {
+        if interest.is_readable() && self.has_pushback() {
+            return Ok(());
+        }
         // The read lock is shared; `close` shuts the socket down before it takes the write
         // lock, which wakes this wait.
         self.with_socket(|s| wait_fd(s.fd(), interest, deadline))
@@ -348,6 +389,34 @@ impl Stream for File {
             .unwrap_or_else(|e| e.into_inner())
             .as_ref()
             .and_then(Watch::backend)
+    }
+
+    fn unread(&self, bytes: &[u8]) -> io::Result<()> {
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        let mut pushback = self
+            .inner
+            .pushback
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        pushback.splice(0..0, bytes.iter().copied());
+        self.inner.has_pushback.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    fn has_buffered_input(&self) -> bool {
+        self.has_pushback()
+    }
+
+    fn unacknowledged_output(&self) -> Option<usize> {
+        self.with_socket(|s| match s {
+            Socket::Tcp(s) => crate::sys::unacknowledged_output(s.as_fd()),
+            // A Unix-domain socket hands what we write straight to the peer's queue: nothing
+            // is in flight for a reset to throw away.
+            Socket::Unix(_) => Ok(0),
+        })
+        .ok()
     }
 
     fn set_linger(&self, linger: Option<Duration>) -> io::Result<()> {

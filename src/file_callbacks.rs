@@ -5,7 +5,7 @@
 use std::io;
 use std::sync::Arc;
 
-use crate::backend::Backend;
+use crate::backend::{Backend, WeakBackend};
 use crate::file::{File, FileInner};
 use crate::stream::{Interest, SavedCallbacks, Stream};
 
@@ -22,7 +22,8 @@ pub(crate) struct FileCallbacks {
     read: Option<FileReadCallback>,
     write: Option<FileWriteCallback>,
     close: Option<FileCloseCallback>,
-    backend: Option<Backend>,
+    /// Held weakly: a dropped backend is freed, with the watches it held.
+    backend: Option<WeakBackend>,
     ended: bool,
 }
 
@@ -84,14 +85,15 @@ impl File {
 
     /// Runs the callbacks on `backend` from now on (default: the default backend).
     pub fn set_backend(&self, backend: &Backend) {
-        self.update_callbacks(|cbs| cbs.backend = Some(backend.clone()));
+        self.update_callbacks(|cbs| cbs.backend = Some(backend.downgrade()));
     }
 
     /// The backend the callbacks run on.
     pub fn backend(&self) -> Backend {
         self.lock_callbacks()
             .backend
-            .clone()
+            .as_ref()
+            .and_then(WeakBackend::upgrade)
             .unwrap_or_else(Backend::default_backend)
     }
 
@@ -115,7 +117,8 @@ impl File {
         let (interest, any, backend) = {
             let mut cbs = self.lock_callbacks();
             change(&mut cbs);
-            (cbs.interest(), cbs.any() && !cbs.ended, cbs.backend.clone())
+            let backend = cbs.backend.as_ref().and_then(WeakBackend::upgrade);
+            (cbs.interest(), cbs.any() && !cbs.ended, backend)
         };
         if !any {
             Stream::unwatch(self);
@@ -131,6 +134,13 @@ impl File {
             }
         }
         let _ = Stream::set_interest(self, interest);
+        if self.has_pushback() && interest.is_some_and(Interest::is_readable) {
+            // Bytes put back are ready now, and no readiness of the socket will say so.
+            let inner = Arc::clone(&self.inner);
+            backend.call_out(std::time::Duration::ZERO, move || {
+                dispatch(&inner, Interest::READ)
+            });
+        }
         backend.wake();
     }
 
@@ -159,6 +169,15 @@ fn dispatch(inner: &Arc<FileInner>, ready: Interest) {
         return;
     }
     if ready.is_readable() && (cbs.read.is_some() || cbs.close.is_some()) {
+        if file.has_pushback() {
+            // Readiness will not announce what is left of it: come back at once.
+            if let Some(backend) = cbs.backend.as_ref().and_then(WeakBackend::upgrade) {
+                let inner = Arc::clone(inner);
+                backend.call_out(std::time::Duration::ZERO, move || {
+                    dispatch(&inner, Interest::READ)
+                });
+            }
+        }
         let mut buf = vec![0u8; 64 * 1024];
         let outcome = match file.read_nb(&mut buf) {
             Ok(0) => Some(None),

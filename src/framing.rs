@@ -6,6 +6,9 @@
 //! rustls would swallow them. Knowing where the current record ends lets the reader stop
 //! exactly there.
 
+/// The length of a TLS record header.
+pub(crate) const HEADER_LEN: usize = 5;
+
 /// Position within the stream of TLS records: in a header or in a body.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct RecordFraming {
@@ -33,6 +36,11 @@ impl RecordFraming {
                 self.header_len = 0;
             }
         }
+    }
+
+    /// True inside a record's body (its header complete).
+    pub(crate) fn in_body(&self) -> bool {
+        self.body_left > 0
     }
 
     /// How many bytes can be read without going past the end of the current record

@@ -250,7 +250,7 @@
 //! | `Stdio.File` | [`File`] ([`File::pipe`], [`File::connect`]) and the [`Stream`] trait |
 //! | `SSL.Constants.ProtocolVersion` | [`TlsVersion`] (SSL 3.0 – TLS 1.1 refused) |
 
-#![deny(unsafe_code)] // one exception: registering a descriptor with `polling` (backend/watch.rs)
+#![deny(unsafe_code)] // two exceptions: registering a descriptor with `polling` (backend/watch.rs), SIOCOUTQ (sys.rs)
 #![deny(missing_docs)]
 
 mod backend;

@@ -189,11 +189,16 @@ impl Port {
     ) -> io::Result<()> {
         let on_accept: PortCallback = Arc::new(on_accept);
         let inner = self.inner.clone();
-        let file_backend = backend.clone();
+        // Weakly: the backend holds this callback, which must not hold the backend.
+        let file_backend = backend.downgrade();
         let watch = backend.watch(
             self.inner.listener.clone(),
             Some(Interest::READ),
-            Arc::new(move |_| inner.accept_ready(&file_backend, &on_accept)),
+            Arc::new(move |_| {
+                if let Some(backend) = file_backend.upgrade() {
+                    inner.accept_ready(&backend, &on_accept);
+                }
+            }),
         )?;
         let old = self
             .watch

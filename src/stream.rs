@@ -131,6 +131,25 @@ pub trait Stream: Send + Sync {
     /// wake up. Closing twice is not an error.
     fn close(&self) -> io::Result<()>;
 
+    /// How many bytes written so far the peer has not acknowledged yet, if the stream can
+    /// tell (a TCP socket can: `SIOCOUTQ`). A close that waits for its data to be delivered
+    /// uses it; streams that cannot tell return `None` (the default), and the close lingers
+    /// until the peer's end instead.
+    fn unacknowledged_output(&self) -> Option<usize> {
+        None
+    }
+
+    /// Puts `bytes` back in front of what the stream will read next: bytes a layer above
+    /// read but did not use (those that followed a TLS close_notify, handed back by
+    /// [`SslFile::into_stream`](crate::SslFile::into_stream)). Streams that cannot
+    /// return `Unsupported` (the default).
+    fn unread(&self, _bytes: &[u8]) -> io::Result<()> {
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "this stream cannot take bytes back",
+        ))
+    }
+
     /// Sets `SO_LINGER`: `Some(Duration::ZERO)` makes a close reset the connection at once.
     /// Streams without such a setting ignore it.
     fn set_linger(&self, _linger: Option<Duration>) -> io::Result<()> {

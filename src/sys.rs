@@ -1,5 +1,6 @@
-//! The few operating-system calls the crate makes itself, on top of `rustix` (safe
-//! wrappers; no `unsafe` here): waiting for readiness on a descriptor.
+//! The few operating-system calls the crate makes itself, on top of `rustix`: waiting for
+//! readiness on a descriptor, and asking how much of what we sent the peer has not
+//! acknowledged yet (the one `unsafe` here: an `ioctl` that rustix has no wrapper for).
 
 use std::io;
 use std::os::fd::BorrowedFd;
@@ -50,6 +51,29 @@ pub(crate) fn wait_fd(
     }
 }
 
+/// How many bytes written to the socket `fd` the peer has not acknowledged yet (TCP: sent
+/// but unacknowledged plus not yet sent; `SIOCOUTQ`). Zero means everything we wrote is in
+/// the peer's hands: a reset from now on cannot take it back.
+#[cfg(target_os = "linux")]
+pub(crate) fn unacknowledged_output(fd: BorrowedFd<'_>) -> io::Result<usize> {
+    /// `SIOCOUTQ` (the same number as `TIOCOUTQ`), from `linux/sockios.h`.
+    const SIOCOUTQ: rustix::ioctl::Opcode = 0x5411;
+    // SAFETY: SIOCOUTQ is a getter: the kernel writes one `int` into the output, which the
+    // Getter provides with the right size and alignment; the descriptor is borrowed, so open.
+    #[allow(unsafe_code)]
+    let queued = unsafe {
+        let getter = rustix::ioctl::Getter::<SIOCOUTQ, std::ffi::c_int>::new();
+        rustix::ioctl::ioctl(fd, getter)?
+    };
+    Ok(usize::try_from(queued).unwrap_or(0))
+}
+
+/// Elsewhere the question has no answer.
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn unacknowledged_output(_fd: BorrowedFd<'_>) -> io::Result<usize> {
+    Err(io::ErrorKind::Unsupported.into())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -68,5 +92,18 @@ mod tests {
         b.write_all(b"x").unwrap();
         wait_fd(a.as_fd(), Interest::READ, None).unwrap();
         wait_fd(a.as_fd(), Interest::WRITE, None).unwrap();
+    }
+
+    #[test]
+    fn unacknowledged_output_drops_to_zero_once_the_peer_has_the_bytes() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (_server, _) = listener.accept().unwrap();
+        client.write_all(&[7u8; 1000]).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while unacknowledged_output(client.as_fd()).unwrap() != 0 {
+            assert!(Instant::now() < deadline, "loopback acknowledges at once");
+            std::thread::sleep(Duration::from_millis(1));
+        }
     }
 }

@@ -96,7 +96,8 @@ fn echo_scenario(transport: Transport) {
     runner.join().unwrap();
     assert_eq!(close_error, None, "{transport:?}");
     assert_eq!(*echoed.lock().unwrap(), data, "{transport:?}");
-    // Everything ended: the backend let go of both files.
+    // Everything ended: once their closes are done, the backend let go of both files.
+    assert!(backend.run_until_closed(common::TIMEOUT).unwrap());
     assert_eq!(backend.watch_count(), 0, "{transport:?}");
 }
 
@@ -168,8 +169,7 @@ fn close_callback_reports_why_the_connection_ended() {
         // Make the server reject bytes it receives: write garbage under the client's TLS.
         // The client is owned by the backend now, so reach its transport via the server's
         // peer: instead, the server sends garbage to the client and the client rejects it.
-        server
-            .stream()
+        (&*server.stream().unwrap())
             .write_all(b"\x17\x03\x03\x00\x05hello")
             .unwrap();
         // Our own fatal alert (we rejected the record): ConnectionAborted.
@@ -185,6 +185,9 @@ fn close_callback_reports_why_the_connection_ended() {
 
         backend.stop();
         runner.join().unwrap();
+        // The client's close lingers until the peer closes its end: then nothing is left.
+        drop(server);
+        assert!(backend.run_until_closed(common::TIMEOUT).unwrap());
         assert_eq!(backend.watch_count(), 0);
     }
 }
@@ -213,8 +216,7 @@ fn close_callback_reports_a_peer_alert_as_reset() {
             })),
         );
     }
-    client
-        .stream()
+    (&*client.stream().unwrap())
         .write_all(b"not a TLS record at all")
         .unwrap();
     let mut got = vec![

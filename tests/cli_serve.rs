@@ -378,8 +378,12 @@ fn a_client_that_does_not_read_is_held_back() {
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                     let soon = std::time::Instant::now() + std::time::Duration::from_secs(1);
                     let _ = tls.flush();
-                    if sslfile::Stream::wait(tls.stream(), sslfile::Interest::WRITE, Some(soon))
-                        .is_err()
+                    if sslfile::Stream::wait(
+                        &*tls.stream().unwrap(),
+                        sslfile::Interest::WRITE,
+                        Some(soon),
+                    )
+                    .is_err()
                     {
                         break; // timed out: held back
                     }

@@ -405,7 +405,7 @@ fn killed_sserver_is_truncation() {
             };
             assert_eq!(err.kind(), io::ErrorKind::BrokenPipe, "{case}: {err}");
             assert!(
-                matches!(Error::from(err), Error::Truncated),
+                matches!(Error::from(err), Error::Truncated { .. }),
                 "{case}: the error is the library's truncation"
             );
             assert_eq!(

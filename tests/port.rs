@@ -404,6 +404,8 @@ fn failed_handshakes_are_forgotten(
     if let Err(e) = http.read_to_end(&mut answer) {
         assert_eq!(e.kind(), io::ErrorKind::ConnectionReset, "{e}");
     }
+    // Its end: the port's lingering close is done.
+    drop(http);
     drop(TcpStream::connect(addr).unwrap());
     eventually(|| (backend.watch_count() == 1).then_some(()));
     assert_eq!(

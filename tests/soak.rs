@@ -275,8 +275,9 @@ fn connections_ended_every_way_leave_no_descriptor_memory_or_connection_behind()
         per_path(0) + per_path(9) + per_path(2),
         "clean ends"
     );
-    assert_eq!(closes[1], per_path(1), "truncated");
-    assert_eq!(closes[2], per_path(3), "reset");
+    // A reset is the peer going away too: `BrokenPipe`, like a close without close_notify.
+    assert_eq!(closes[1], per_path(1) + per_path(3), "truncated or reset");
+    assert_eq!(closes[2], 0, "a reset reads as BrokenPipe");
     assert_eq!(closes[3], per_path(8), "idle timeouts");
     assert_eq!(closes[4], 0, "no other ends");
     let measured = PATHS * 10..PATHS * 10 + total;

@@ -85,9 +85,12 @@ fn assert_inner_layer(client: &Stacked, server: &Stacked) {
     assert_eq!(server.alpn_protocol().as_deref(), Some(&b"h2"[..]));
     assert_eq!(server.server_name().as_deref(), Some("inner.test"));
     // The tunnel keeps its own.
-    assert_eq!(client.stream().server_name().as_deref(), Some("localhost"));
     assert_eq!(
-        client.stream().alpn_protocol().as_deref(),
+        client.stream().unwrap().server_name().as_deref(),
+        Some("localhost")
+    );
+    assert_eq!(
+        client.stream().unwrap().alpn_protocol().as_deref(),
         Some(&b"tunnel"[..])
     );
 }

@@ -296,13 +296,13 @@ fuzz_target!(|input: Input| {
             Op::Errno(_) => {
                 let _ = file.errno().map(|e| e.raw_os_error());
             }
-            Op::Faults(_, bytes) => file.stream().set_faults([
+            Op::Faults(_, bytes) => file.stream().unwrap().set_faults([
                 Faults::script(bytes[..2].iter().map(|b| fault(*b))),
                 Faults::script(bytes[2..].iter().map(|b| fault(*b))),
                 Faults::None,
             ]),
-            Op::Cut(_, reset) => file.stream().cut_written(Cut {
-                at: CutPoint::Byte(file.stream().bytes_written()),
+            Op::Cut(_, reset) => file.stream().unwrap().cut_written(Cut {
+                at: CutPoint::Byte(file.stream().unwrap().bytes_written()),
                 how: if reset { CutHow::Reset } else { CutHow::Eof },
             }),
         }

@@ -16,8 +16,8 @@ mod watch;
 use std::io;
 use std::num::NonZeroUsize;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use polling::{Events, Poller};
@@ -64,6 +64,8 @@ pub(crate) struct Inner {
     /// Held by the thread running the backend; holds the event buffer.
     runner: Mutex<Events>,
     stop: AtomicBool,
+    /// Connections whose close is still at work here (see [`CloseTicket`]).
+    closing: AtomicUsize,
 }
 
 impl std::fmt::Debug for Backend {
@@ -72,6 +74,49 @@ impl std::fmt::Debug for Backend {
             .field("fd", &self.inner.poller.as_raw_fd())
             .field("watches", &self.watch_count())
             .finish()
+    }
+}
+
+/// A reference to a backend that does not keep it alive: what the crate's own objects
+/// (files, timers, background closes) keep, so that a backend whose last [`Backend`] handle
+/// is dropped is freed, and with it the watches and call_outs it held.
+#[derive(Clone)]
+pub(crate) struct WeakBackend(Weak<Inner>);
+
+impl WeakBackend {
+    /// The backend, if a handle to it still exists.
+    pub(crate) fn upgrade(&self) -> Option<Backend> {
+        self.0.upgrade().map(|inner| Backend { inner })
+    }
+
+    /// True if this refers to `backend`.
+    pub(crate) fn is(&self, backend: &Backend) -> bool {
+        std::ptr::eq(self.0.as_ptr(), Arc::as_ptr(&backend.inner))
+    }
+}
+
+/// Counts a connection whose close is at work on a backend until it is dropped (see
+/// [`Backend::closing_connections`]).
+pub(crate) struct CloseTicket(WeakBackend);
+
+impl Drop for CloseTicket {
+    fn drop(&mut self) {
+        if let Some(backend) = self.0.upgrade() {
+            backend.inner.closing.fetch_sub(1, Ordering::AcqRel);
+            backend.wake();
+        }
+    }
+}
+
+impl std::fmt::Debug for CloseTicket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CloseTicket")
+    }
+}
+
+impl std::fmt::Debug for WeakBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WeakBackend")
     }
 }
 
@@ -102,8 +147,14 @@ impl Backend {
                     NonZeroUsize::new(1024).expect("non-zero"),
                 )),
                 stop: AtomicBool::new(false),
+                closing: AtomicUsize::new(0),
             }),
         })
+    }
+
+    /// A reference that does not keep the backend alive.
+    pub(crate) fn downgrade(&self) -> WeakBackend {
+        WeakBackend(Arc::downgrade(&self.inner))
     }
 
     /// The process-wide default backend (Pike's default backend), run by a thread of its
@@ -119,7 +170,7 @@ impl Backend {
                     .name("sslfile-backend".into())
                     .spawn(move || loop {
                         if let Err(e) = runner.run_once(None) {
-                            eprintln!("sslfile default backend: {e}");
+                            log::warn!("sslfile default backend: {e}");
                             std::thread::sleep(Duration::from_millis(10));
                         }
                     })
@@ -239,6 +290,46 @@ impl Backend {
             .unwrap_or_else(|e| e.into_inner())
             .next_deadline()
             .map(|at| at.saturating_duration_since(Instant::now()))
+    }
+
+    /// Counts a close that is at work on this backend, until the ticket is dropped.
+    pub(crate) fn close_ticket(&self) -> CloseTicket {
+        self.inner.closing.fetch_add(1, Ordering::AcqRel);
+        CloseTicket(self.downgrade())
+    }
+
+    /// How many connections are still closing on this backend: delivering what they wrote
+    /// and their close_notify, or waiting for the peer to close its end (a lingering close,
+    /// see [`SslFile::close`](crate::SslFile::close)), after a nonblocking `close`, a
+    /// blocking one, or a drop.
+    pub fn closing_connections(&self) -> usize {
+        self.inner.closing.load(Ordering::Acquire)
+    }
+
+    /// Runs the backend until no connection is closing on it any more, or until `timeout`
+    /// passed; true if they all finished. For a program that is about to stop running its
+    /// backend (or to exit) and wants the close_notifys of the connections it closed or
+    /// dropped delivered first.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let backend = sslfile::Backend::new()?;
+    /// assert_eq!(backend.closing_connections(), 0);
+    /// assert!(backend.run_until_closed(Duration::from_secs(1))?);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn run_until_closed(&self, timeout: Duration) -> io::Result<bool> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.closing_connections() == 0 {
+                return Ok(true);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Ok(false);
+            }
+            self.run_once(Some(left))?;
+        }
     }
 
     /// How many descriptors are watched (for tests and statistics).

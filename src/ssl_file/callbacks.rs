@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use super::driver::{Phase, Shared, State};
 use super::SslFile;
-use crate::backend::{Backend, ReadyFn};
+use crate::backend::{Backend, ReadyFn, WeakBackend};
 use crate::engine::Engine;
 use crate::error::Error;
 use crate::stream::{Interest, SavedCallbacks, Stream};
@@ -96,7 +96,9 @@ impl<S: Stream + 'static> Callbacks<S> {
 /// Callback-mode state, behind its own mutex (always locked after the state mutex).
 pub(super) struct Dispatch<S: Stream + 'static> {
     pub(super) cbs: Callbacks<S>,
-    pub(super) backend: Option<Backend>,
+    /// The backend set with `set_backend`; held weakly, like every reference the crate
+    /// keeps to a backend, so that dropping a backend's last handle frees it.
+    pub(super) backend: Option<WeakBackend>,
     pub(super) watching: bool,
     interest: Option<Interest>,
     accept_fired: bool,
@@ -112,7 +114,7 @@ impl<S: Stream + 'static> Dispatch<S> {
     pub(super) fn new(saved: SavedCallbacks, backend: Option<Backend>) -> Dispatch<S> {
         Dispatch {
             cbs: Callbacks::default(),
-            backend,
+            backend: backend.as_ref().map(Backend::downgrade),
             watching: false,
             interest: None,
             accept_fired: false,
@@ -255,7 +257,7 @@ impl<S: Stream + 'static> SslFile<S> {
     pub fn set_backend(&self, backend: &Backend) {
         let moved = {
             let mut d = self.shared.lock_dispatch();
-            d.backend = Some(backend.clone());
+            d.backend = Some(backend.downgrade());
             std::mem::replace(&mut d.watching, false)
         };
         if moved {
@@ -267,12 +269,7 @@ impl<S: Stream + 'static> SslFile<S> {
     /// The backend the callbacks run on: the one set, else the transport's, else the
     /// process's default backend.
     pub fn backend(&self) -> Backend {
-        self.shared
-            .lock_dispatch()
-            .backend
-            .clone()
-            .or_else(|| self.shared.transport().backend())
-            .unwrap_or_else(Backend::default_backend)
+        self.shared.backend_for_callbacks()
     }
 
     pub(super) fn clear_callbacks(&self) {
@@ -304,6 +301,22 @@ impl<S: Stream + 'static> SslFile<S> {
 impl<S: Stream + 'static> Shared<S> {
     pub(super) fn lock_dispatch(&self) -> std::sync::MutexGuard<'_, Dispatch<S>> {
         self.dispatch.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The backend set for the file, if it still exists (not the chain's fallbacks).
+    fn own_backend(&self) -> Option<Backend> {
+        self.lock_dispatch()
+            .backend
+            .as_ref()
+            .and_then(WeakBackend::upgrade)
+    }
+
+    /// Where the file's callbacks run: the backend set with `set_backend`, else the
+    /// transport's, else the process's default backend.
+    pub(super) fn backend_for_callbacks(&self) -> Backend {
+        self.own_backend()
+            .or_else(|| self.transport().backend())
+            .unwrap_or_else(Backend::default_backend)
     }
 
     /// Brings the watch in line with the callbacks and the engine: registers it, changes
@@ -340,7 +353,8 @@ impl<S: Stream + 'static> Shared<S> {
                 (Some(interest), false) => {
                     let backend = d
                         .backend
-                        .clone()
+                        .as_ref()
+                        .and_then(WeakBackend::upgrade)
                         .or_else(|| self.transport().backend())
                         .unwrap_or_else(Backend::default_backend);
                     d.watching = true;
@@ -357,7 +371,8 @@ impl<S: Stream + 'static> Shared<S> {
                 d.kick_pending = true;
                 kick = Some(
                     d.backend
-                        .clone()
+                        .as_ref()
+                        .and_then(WeakBackend::upgrade)
                         .or_else(|| self.transport().backend())
                         .unwrap_or_else(Backend::default_backend),
                 );
@@ -392,7 +407,7 @@ impl<S: Stream + 'static> Shared<S> {
             // (into_stream waits for every other handle to go, and a kick queued on a
             // backend that this very thread runs would never go).
             let weak = Arc::downgrade(self);
-            let on = backend.clone();
+            let on = backend.downgrade();
             backend.call_out(std::time::Duration::ZERO, move || {
                 let Some(shared) = weak.upgrade() else {
                     return;
@@ -400,7 +415,10 @@ impl<S: Stream + 'static> Shared<S> {
                 let moved = {
                     let mut d = shared.lock_dispatch();
                     d.kick_pending = false;
-                    d.backend.as_ref().is_some_and(|b| *b != on)
+                    d.backend
+                        .as_ref()
+                        .and_then(WeakBackend::upgrade)
+                        .is_some_and(|b| !on.is(&b))
                 };
                 if moved {
                     // set_backend since: callbacks run on the new backend only.
@@ -411,14 +429,8 @@ impl<S: Stream + 'static> Shared<S> {
             });
         }
         // Handshake and idle timeouts are watched while the backend watches the file.
-        let timer_backend = {
-            let d = self.lock_dispatch();
-            d.watching.then(|| d.backend.clone())
-        };
-        let timer_backend = timer_backend.map(|b| {
-            b.or_else(|| self.transport().backend())
-                .unwrap_or_else(Backend::default_backend)
-        });
+        let watching = self.lock_dispatch().watching;
+        let timer_backend = watching.then(|| self.backend_for_callbacks());
         self.arm_timer(timer_backend.as_ref());
     }
 
@@ -434,9 +446,9 @@ impl<S: Stream + 'static> Shared<S> {
 /// The readiness the watch should wait for; `None`: no watch needed.
 fn wanted_interest<S: Stream + 'static>(st: &State, d: &Dispatch<S>) -> Option<Option<Interest>> {
     let engine = st.engine.as_ref()?;
-    if st.draining.is_some() {
-        // A background close: only the output matters now.
-        return Some(Some(Interest::WRITE));
+    if let Some(closing) = &st.closing {
+        // A background close: only its progress matters now.
+        return Some(Some(closing.waiting_for()));
     }
     // An accept callback that already fired keeps nothing alive by itself.
     let live = d.cbs.want_input()
@@ -483,8 +495,8 @@ fn due_without_readiness<S: Stream + 'static>(st: &mut State, d: &Dispatch<S>) -
 
 /// The backend found the transport ready: step the engine and run what is due.
 fn dispatch<S: Stream + 'static>(shared: &Arc<Shared<S>>) {
-    if shared.lock().draining.is_some() {
-        shared.drain_step();
+    if shared.lock().closing.is_some() {
+        shared.closing_step();
         return;
     }
     // Bounded: a stacked transport may hold more input than one step takes.
@@ -691,6 +703,6 @@ fn close_reason(engine: &Engine) -> Option<io::Error> {
         )),
         Some(err) => Some(err.clone().into()),
         None if engine.peer_closed() => None,
-        None => Some(Error::Truncated.into()),
+        None => Some(engine.truncation().into()),
     }
 }

@@ -5,20 +5,11 @@ use std::net::Shutdown;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::closing::{peer_has_our_output, Closer, Closing, Stage};
 use super::driver::{engine_interest, Phase, Shared, State};
 use super::SslFile;
 use crate::error::Error;
-use crate::stream::{Interest, Stream};
-
-/// How long a nonblocking `close` keeps trying, in the background, to deliver data and
-/// close_notify that did not fit in the socket buffer, when no timeout is set.
-const BACKGROUND_FLUSH_LIMIT: Duration = Duration::from_secs(30);
-
-/// At most this much unread input is discarded before the transport closes. A TCP socket
-/// closed with unread input is reset (RST) at once, and the reset throws away what we sent
-/// that the peer has not read yet: typically TLS 1.3 session tickets that a client never
-/// read would cost the server the end of our data.
-const DISCARD_LIMIT: usize = 256 * 1024;
+use crate::stream::Stream;
 
 /// The answer of [`SslFile::is_open`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,13 +23,21 @@ pub enum OpenState {
 }
 
 impl<S: Stream + 'static> SslFile<S> {
-    /// Closes the connection: queues close_notify behind all pending data, flushes, and
-    /// closes the transport.
+    /// Closes the connection: queues close_notify behind all pending data, delivers it, and
+    /// closes the transport once the peer has it (a lingering close, see below).
     ///
-    /// Blocking mode waits for the flush (bounded by the timeout). Nonblocking mode flushes
-    /// what fits now and delivers the rest in the background. Closing twice is not an error.
-    /// A peer that is already gone (`EPIPE`, `ECONNRESET`) does not make it fail: nothing
-    /// was lost that close could have saved; [`errno`](Self::errno) records it.
+    /// Blocking mode waits until everything was sent (bounded by the timeout) and the peer
+    /// acknowledged it; nonblocking mode returns at once and finishes on the file's backend
+    /// (the default backend if it has none). Either way the last part, reading what the
+    /// peer still sends until it closes its end (at most a few seconds), happens on the
+    /// backend: closing a socket with unread input makes the kernel reset the connection,
+    /// which would destroy data the peer has not read yet (the TLS 1.3 session tickets of a
+    /// client that never reads are such input).
+    ///
+    /// Closing twice is not an error. A peer that is already gone (`EPIPE`, `ECONNRESET`)
+    /// does not make it fail: nothing was lost that close could have saved;
+    /// [`errno`](Self::errno) records it. `linger(Some(Duration::ZERO))` closes at once with
+    /// a reset instead.
     ///
     /// # Errors
     /// `TimedOut` if the timeout expired before everything was sent (the transport is
@@ -56,79 +55,94 @@ impl<S: Stream + 'static> SslFile<S> {
         st.phase = Phase::Closed;
         let linger_zero = st.linger_zero;
         let blocking = st.blocking;
-        let deadline = st.deadline();
-        let Some(engine) = st.engine.as_mut() else {
-            drop(st);
-            return self.close_transport();
-        };
-        if !linger_zero && engine.error().is_none() {
-            engine.send_close_notify();
-        }
-        let mut outcome = Ok(());
-        if !linger_zero {
-            if blocking {
-                let (guard, result) = flush_until_done(&self.shared, st, deadline);
-                st = guard;
-                outcome = result;
-            } else {
-                self.shared.step(&mut st, false);
-                let pending = st
-                    .engine
-                    .as_ref()
-                    .is_some_and(|e| e.wants_write() && !e.write_failed());
-                if pending {
-                    let limit = st.timeout.unwrap_or(BACKGROUND_FLUSH_LIMIT);
-                    st.draining = Some(Instant::now() + limit);
-                    drop(st);
-                    self.finish_close_in_background(limit);
-                    return Ok(());
+        let mut closing = Closing::new(Instant::now(), st.timeout);
+        match st.engine.as_mut() {
+            Some(engine) if !linger_zero => {
+                if engine.error().is_none() {
+                    engine.send_close_notify();
                 }
+                // What arrived before the close can still be read; what comes later is not
+                // for anyone (the linger discards it).
+                let _ = engine.hold_plaintext();
+            }
+            _ => {
+                drop(st);
+                self.shared.finish_transport();
+                return Ok(());
             }
         }
-        // A peer that is already gone is not a failure of close, but errno() tells.
-        if let Some(err) = st.engine.as_ref().and_then(|e| e.write_error()).cloned() {
-            st.last_error = Some(err);
+        let mut outcome = Ok(());
+        let mut ack_poll = Duration::ZERO;
+        while let Some(want) =
+            closing.round(self.shared.transport(), st.engine.as_mut(), Instant::now())
+        {
+            let delivered =
+                closing.stage() == Stage::Linger && peer_has_our_output(self.shared.transport());
+            if !blocking || delivered {
+                // The rest goes on in the background.
+                st.closing = Some(closing);
+                record_write_error(&mut st);
+                drop(st);
+                self.finish_close_in_background();
+                return outcome;
+            }
+            // Lingering, the peer's acknowledgement is what we wait for, and no readiness
+            // announces it: look again soon (loopback: within microseconds).
+            let wait_until = match closing.stage() {
+                Stage::Linger => {
+                    ack_poll = (ack_poll * 2).clamp(ACK_POLL_FIRST, ACK_POLL_MAX);
+                    closing.deadline().min(Instant::now() + ack_poll)
+                }
+                Stage::Flush => closing.deadline(),
+            };
+            st = match self.shared.wait(st, want, Some(wait_until)) {
+                Ok(guard) => guard,
+                Err(Error::TimedOut) if Instant::now() < closing.deadline() => self.shared.lock(),
+                Err(e) => {
+                    if matches!(e, Error::TimedOut) && closing.stage() == Stage::Flush {
+                        outcome = Err(Error::TimedOut);
+                    }
+                    let mut st = self.shared.lock();
+                    record_write_error(&mut st);
+                    drop(st);
+                    self.shared.finish_transport();
+                    return outcome;
+                }
+            };
         }
+        record_write_error(&mut st);
         drop(st);
-        self.close_transport()?;
+        self.shared.finish_transport();
         outcome
     }
 
-    fn close_transport(&self) -> Result<(), Error> {
-        self.shared.disarm_timer();
-        // Closing the transport ends its watch too: the backend lets go of the file.
-        self.shared.lock_dispatch().watching = false;
-        self.shared
-            .watching
-            .store(false, std::sync::atomic::Ordering::Release);
-        let result = self.shared.close_transport().map_err(Error::from_io);
-        self.shared.wake_all();
-        result
-    }
-
-    /// Delivers what a nonblocking close could not, then closes the transport: on the
-    /// file's backend (the default backend if it has none), which keeps the file alive until
-    /// the output drained or `limit` passed. A transport that cannot be watched gets a
-    /// thread of its own instead.
-    fn finish_close_in_background(&self, limit: Duration) {
+    /// Finishes a close on the file's backend (the default backend if it has none), which
+    /// keeps the file alive until then; a call_out ends it at its deadline if the peer stays
+    /// silent. A transport that cannot be watched gets a thread of its own instead.
+    fn finish_close_in_background(&self) {
+        let ticket = self.shared.backend_for_callbacks().close_ticket();
+        self.shared.lock().close_ticket = Some(ticket);
         self.shared.rearm();
         if self.shared.lock_dispatch().watching {
-            // The socket may never become writable again: give up at the deadline.
-            let weak = Arc::downgrade(&self.shared);
-            self.backend().call_out(limit, move || {
-                if let Some(shared) = weak.upgrade() {
-                    shared.drain_step();
-                }
-            });
+            self.shared.arm_close_timer();
             return;
         }
         let shared = Arc::clone(&self.shared);
         std::thread::spawn(move || {
-            let st = shared.lock();
-            drop(flush_until_done(&shared, st, Some(Instant::now() + limit)));
-            shared.lock().draining = None;
-            let _ = shared.close_transport();
-            shared.wake_all();
+            let mut st = shared.lock();
+            while let Some(mut closing) = st.closing {
+                let want = closing.round(shared.transport(), st.engine.as_mut(), Instant::now());
+                st.closing = want.map(|_| closing);
+                let Some(want) = want else { break };
+                drop(st);
+                let _ = shared.transport().wait(want, Some(closing.deadline()));
+                st = shared.lock();
+            }
+            st.closing = None;
+            let ticket = st.close_ticket.take();
+            drop(st);
+            shared.finish_transport();
+            drop(ticket);
         });
     }
 
@@ -216,43 +230,126 @@ impl<S: Stream + 'static> SslFile<S> {
     /// * After a completed [`close_clean`](Self::close_clean) (or once both close_notifies
     ///   were exchanged): the still-open transport, for plaintext after TLS.
     /// * On a connection that was never closed, even after a failed handshake: the raw
-    ///   transport (e.g. to serve a plaintext request that arrived on a TLS port).
+    ///   transport (e.g. to serve a plaintext request that arrived on a TLS port; the alert
+    ///   callback has the bytes the peer sent).
     /// * After `close()`: `Err(Closed)`; after a clean close that did not complete: the
     ///   transport is closed and the error is `BrokenPipe`.
     ///
-    /// Plaintext received but not read is discarded.
+    /// Plaintext received but not read is discarded. Other handles to the file see it
+    /// closed. From inside the file's own callbacks, where the file is borrowed, use
+    /// [`take_stream`](Self::take_stream).
     pub fn into_stream(self) -> Result<S, Error> {
-        // The backend lets go of the file first; a callback still running (or a
-        // background close) holds a handle for a moment longer.
-        self.clear_callbacks();
-        self.shared.transport().unwatch();
-        let mut shared = self.shared;
-        let deadline = Instant::now() + Duration::from_secs(5);
-        let shared = loop {
-            match Arc::try_unwrap(shared) {
-                Ok(shared) => break shared,
-                Err(still_shared) if Instant::now() < deadline => {
-                    shared = still_shared;
-                    std::thread::sleep(Duration::from_millis(1));
-                }
-                Err(_) => {
-                    return Err(Error::Unsupported(
-                        "into_stream: another handle to the file is still in use",
-                    ))
-                }
+        let handshaking = self.is_handshaking();
+        let (transport, received) = self.take_stream()?;
+        if !handshaking && !received.is_empty() {
+            // Bytes that came with the peer's close_notify: the transport reads them first.
+            if let Err(e) = transport.unread(&received) {
+                let _ = transport.close();
+                return Err(Error::from_io(io::Error::new(
+                    e.kind(),
+                    format!(
+                        "{} bytes that followed the peer's close_notify cannot be handed back \
+                         to this transport ({e}); use take_stream, which returns them",
+                        received.len()
+                    ),
+                )));
             }
-        };
-        let saved = shared
-            .dispatch
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .saved_stream_callbacks
-            .take();
-        let transport = into_transport(shared)?;
-        if let Some(saved) = saved {
-            transport.restore_callbacks(saved);
         }
         Ok(transport)
+    }
+
+    /// Ends TLS and hands the transport over, like [`into_stream`](Self::into_stream), through
+    /// a shared reference: callable from the file's own callbacks, e.g. the alert callback
+    /// falling back to another protocol. With the transport come the bytes read from it that
+    /// TLS did not use: while the handshake runs (or failed, say because the peer sent an HTTP
+    /// request to a TLS port), everything the peer sent so far; after the peer's close_notify,
+    /// the bytes that came right behind it (the rest is still in the transport).
+    ///
+    /// The file is closed afterwards, for every handle. Its callbacks are cleared and the
+    /// transport gets back the callbacks and backend it had before TLS.
+    ///
+    /// # Errors
+    /// As [`into_stream`](Self::into_stream); also `TimedOut` if another thread stays
+    /// blocked on the file (a blocking read without timeout) for a second.
+    ///
+    /// # Examples
+    ///
+    /// Serving plain HTTP to a client that sent it to the TLS port:
+    ///
+    /// ```
+    /// use std::io::{Read, Write};
+    /// use std::sync::Arc;
+    /// use sslfile::{Context, File, SslFile};
+    ///
+    /// let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    /// let ctx = Context::builder()
+    ///     .certificate_chain_pem(cert.cert.pem().as_bytes(), cert.key_pair.serialize_pem().as_bytes())?
+    ///     .build()?;
+    /// let (tls_side, mut plain_client) = File::pipe()?;
+    /// let backend = sslfile::Backend::new()?;
+    /// let server = SslFile::new(tls_side, &ctx);
+    /// server.set_backend(&backend);
+    /// server.set_alert_callback(Some(Arc::new(|file: &SslFile, _err: &sslfile::Error, _sent: &[u8]| {
+    ///     let (mut plain, request) = file.take_stream().unwrap();
+    ///     assert!(request.starts_with(b"GET / HTTP/1.1"));
+    ///     plain.set_blocking();
+    ///     plain.write_all(b"HTTP/1.1 400 Bad Request\r\n\r\nuse https://").unwrap();
+    ///     plain.close().unwrap();
+    /// })));
+    /// server.accept()?;
+    /// drop(server); // the backend holds the file while its callbacks are installed
+    /// plain_client.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")?;
+    /// while backend.watch_count() > 0 {
+    ///     backend.run_once(Some(std::time::Duration::from_millis(100)))?;
+    /// }
+    /// let mut answer = String::new();
+    /// plain_client.read_to_string(&mut answer)?;
+    /// assert!(answer.ends_with("use https://"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn take_stream(&self) -> Result<(S, Vec<u8>), Error> {
+        let result = self.take_stream_inner();
+        self.shared.record(result)
+    }
+
+    fn take_stream_inner(&self) -> Result<(S, Vec<u8>), Error> {
+        // The backend lets go of the file first.
+        self.clear_callbacks();
+        self.shared.transport().unwatch();
+        let (verdict, received) = {
+            let st = self.shared.lock();
+            let received = match &st.engine {
+                Some(engine) if engine.is_handshaking() => engine.first_bytes().to_vec(),
+                Some(engine) => engine.bytes_after_close().to_vec(),
+                None => Vec::new(),
+            };
+            (handover_verdict(&st), received)
+        };
+        let transport = match self.shared.transport().take(Duration::from_secs(1)) {
+            Ok(Some(transport)) => transport,
+            Ok(None) => return Err(Error::Closed),
+            Err(e) => return Err(Error::from_io(e)),
+        };
+        {
+            let mut st = self.shared.lock();
+            st.phase = Phase::Closed;
+            st.closing = None;
+            st.close_ticket = None;
+        }
+        self.shared.finish_transport();
+        let saved = self.shared.lock_dispatch().saved_stream_callbacks.take();
+        match verdict {
+            Ok(()) => {
+                if let Some(saved) = saved {
+                    transport.restore_callbacks(saved);
+                }
+                Ok((transport, received))
+            }
+            Err(e) => {
+                let _ = transport.close();
+                Err(e)
+            }
+        }
     }
 
     /// Sets `SO_LINGER` on the transport. `Some(Duration::ZERO)`: `close` does not wait for
@@ -327,42 +424,14 @@ fn advance_clean_close<S: Stream + 'static>(
         return Ok(true);
     }
     if engine.transport_eof() {
-        return Err(Error::Truncated);
+        return Err(engine.truncation());
     }
     Ok(false)
 }
 
-/// Flushes until nothing is pending, the transport fails (not an error here: the peer is
-/// gone) or the deadline passes (`TimedOut`).
-fn flush_until_done<'a, S: Stream + 'static>(
-    shared: &'a Shared<S>,
-    mut st: std::sync::MutexGuard<'a, State>,
-    deadline: Option<Instant>,
-) -> (std::sync::MutexGuard<'a, State>, Result<(), Error>) {
-    loop {
-        let progress = shared.step(&mut st, false);
-        let done = st
-            .engine
-            .as_ref()
-            .is_none_or(|e| !e.wants_write() || e.write_failed());
-        if done {
-            return (st, Ok(()));
-        }
-        if progress {
-            continue;
-        }
-        match shared.wait(st, Interest::WRITE, deadline) {
-            Ok(guard) => st = guard,
-            Err(e) => return (shared.lock(), Err(e)),
-        }
-    }
-}
-
-/// The decision of `into_stream`, on a connection nobody else holds.
-fn into_transport<S: Stream + 'static>(mut shared: Shared<S>) -> Result<S, Error> {
-    let st = shared.state.get_mut().unwrap_or_else(|e| e.into_inner());
-    let phase = st.phase;
-    let verdict = match (&st.engine, phase) {
+/// Whether the transport may be handed over as it is (see `into_stream`).
+fn handover_verdict(st: &State) -> Result<(), Error> {
+    match (&st.engine, st.phase) {
         (_, Phase::Closed) => Err(Error::Closed),
         (None, _) => Ok(()),
         (Some(engine), _) if engine.peer_closed() && engine.sent_close_notify() => {
@@ -376,17 +445,6 @@ fn into_transport<S: Stream + 'static>(mut shared: Shared<S>) -> Result<S, Error
             Err(incomplete_close())
         }
         (Some(_), _) => Ok(()),
-    };
-    let transport = shared
-        .transport
-        .take()
-        .expect("into_stream runs once, on a file that still has its transport");
-    match verdict {
-        Ok(()) => Ok(transport),
-        Err(e) => {
-            let _ = transport.close();
-            Err(e)
-        }
     }
 }
 
@@ -397,72 +455,99 @@ fn incomplete_close() -> Error {
     ))
 }
 
+/// How often a blocking close looks whether the peer acknowledged our output: first after
+/// this long, then twice as long each time, up to [`ACK_POLL_MAX`].
+const ACK_POLL_FIRST: Duration = Duration::from_micros(200);
+const ACK_POLL_MAX: Duration = Duration::from_millis(50);
+
+/// A peer that is already gone is not a failure of close, but errno() tells.
+fn record_write_error(st: &mut State) {
+    if let Some(err) = st.engine.as_ref().and_then(|e| e.write_error()).cloned() {
+        st.last_error = Some(err);
+    }
+}
+
 impl<S: Stream + 'static> Drop for Shared<S> {
-    /// The last handle is gone: send close_notify without blocking (best effort) and close
-    /// the transport, unless `close` or `into_stream` already dealt with it.
+    /// The last handle is gone: close as `close` does, never blocking, unless `close`,
+    /// `take_stream` or `into_stream` already dealt with the transport. What is left to do
+    /// (delivering output, lingering) moves to a [`Closer`] on the file's backend, which owns
+    /// only the transport and the engine.
     fn drop(&mut self) {
         super::driver::LIVE_FILES.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         // A pending timeout call_out holds the file weakly; gone with it.
         self.disarm_timer();
-        if self.transport.is_none() {
+        let Some(transport) = self.transport.get_mut().take() else {
+            return;
+        };
+        let backend = self.backend_for_callbacks();
+        let st = self.state.get_mut().unwrap_or_else(|e| e.into_inner());
+        // Already closed, a reset asked for, or a background close whose backend is gone.
+        if st.phase == Phase::Closed || st.linger_zero || st.closing.is_some() {
+            transport.unwatch();
+            let _ = transport.close();
             return;
         }
-        let mut st = self.lock();
-        if st.phase == Phase::Closed {
-            return;
-        }
-        if st.phase == Phase::Open && !st.linger_zero {
-            if let Some(engine) = st.engine.as_mut() {
-                if engine.error().is_none() {
+        let mut engine = st.engine.take();
+        match engine.as_mut() {
+            Some(engine) => {
+                if engine.error().is_none() && st.phase != Phase::CleanClosed {
                     engine.send_close_notify();
                 }
             }
-            st.blocking = false;
-            st.phase = Phase::Closed;
-            self.step(&mut st, false);
+            None => {
+                let _ = transport.close();
+                return;
+            }
         }
-        drop(st);
-        let _ = self.close_transport();
+        transport.unwatch();
+        let closing = Closing::new(Instant::now(), st.timeout);
+        Closer::start(transport, engine, closing, &backend);
     }
 }
 
 impl<S: Stream + 'static> Shared<S> {
-    /// One round of a background close (see `finish_close_in_background`): flush; once
-    /// nothing is pending, output failed or the deadline passed, close the transport.
-    pub(super) fn drain_step(self: &Arc<Self>) {
+    /// One round of a background close (see `finish_close_in_background`); once it is
+    /// done, or its deadline passed, the transport closes.
+    pub(super) fn closing_step(self: &Arc<Self>) {
         let mut st = self.lock();
-        let Some(deadline) = st.draining else {
+        let Some(mut closing) = st.closing else {
             return;
         };
-        self.step(&mut st, false);
-        let done = st
-            .engine
-            .as_ref()
-            .is_none_or(|e| !e.wants_write() || e.write_failed());
-        if done || Instant::now() >= deadline {
-            st.draining = None;
-            drop(st);
-            let _ = self.close_transport();
-            self.wake_all();
-        } else {
-            drop(st);
+        let before = closing.deadline();
+        let want = closing.round(self.transport(), st.engine.as_mut(), Instant::now());
+        st.closing = want.map(|_| closing);
+        let ticket = want.is_none().then(|| st.close_ticket.take());
+        drop(st);
+        if want.is_none() {
+            self.finish_transport();
+            drop(ticket);
+        } else if closing.deadline() != before {
+            self.arm_close_timer();
         }
         self.rearm();
     }
 
-    /// Closes the transport, first discarding input nobody will read (see
-    /// [`DISCARD_LIMIT`]) unless a reset is what the caller asked for (`linger(Some(0))`).
-    fn close_transport(&self) -> io::Result<()> {
-        if !self.lock().linger_zero {
-            let mut buf = [0u8; 16 * 1024];
-            let mut discarded = 0;
-            while discarded < DISCARD_LIMIT {
-                match self.transport().read_nb(&mut buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => discarded += n,
-                }
+    /// A call_out at the background close's deadline: a silent peer ends it too.
+    pub(super) fn arm_close_timer(self: &Arc<Self>) {
+        let Some(deadline) = self.lock().closing.map(|c| c.deadline()) else {
+            return;
+        };
+        let weak = Arc::downgrade(self);
+        let delay = deadline.saturating_duration_since(Instant::now());
+        self.backend_for_callbacks().call_out(delay, move || {
+            if let Some(shared) = weak.upgrade() {
+                shared.closing_step();
             }
-        }
-        self.transport().close()
+        });
+    }
+
+    /// Closes the transport: the backend lets go of the file, waiting threads wake up.
+    pub(super) fn finish_transport(&self) {
+        self.disarm_timer();
+        self.lock_dispatch().watching = false;
+        self.watching
+            .store(false, std::sync::atomic::Ordering::Release);
+        let _ = self.transport().close();
+        self.wake_all();
     }
 }

@@ -48,9 +48,11 @@ pub(super) struct State {
     pub(super) write_shut: bool,
     pub(super) read_shut: bool,
     pub(super) linger_zero: bool,
-    /// A nonblocking `close` left output to deliver: the backend flushes it until then,
-    /// and closes the transport.
-    pub(super) draining: Option<Instant>,
+    /// A `close` still at work on the backend (see `closing`): delivering output, then
+    /// lingering; the transport closes when it is done.
+    pub(super) closing: Option<super::closing::Closing>,
+    /// Counts that background close on its backend.
+    pub(super) close_ticket: Option<crate::backend::CloseTicket>,
     /// An alert callback is installed: a peer that is not TLS gets no alert from us.
     pub(super) plaintext_fallback: bool,
     pub(super) last_error: Option<Error>,
@@ -73,7 +75,8 @@ impl State {
             write_shut: false,
             read_shut: false,
             linger_zero: false,
-            draining: None,
+            closing: None,
+            close_ticket: None,
             plaintext_fallback: false,
             last_error: None,
             protection: Default::default(),
@@ -96,8 +99,8 @@ impl State {
 
 /// The connection: transport, state, and the condition variable waiters sleep on.
 pub(super) struct Shared<S: Stream + 'static> {
-    /// `None` only after `into_stream` took it.
-    pub(super) transport: Option<S>,
+    /// Empty once handed over (`take_stream`, `into_stream`) or given to a background close.
+    pub(super) transport: super::transport::TransportSlot<S>,
     pub(super) state: Mutex<State>,
     changed: Condvar,
     /// Callback mode (see `callbacks`); locked after `state`, never before.
@@ -124,7 +127,7 @@ impl<S: Stream + 'static> Shared<S> {
         let backend = transport.backend();
         let saved = transport.take_callbacks();
         Shared {
-            transport: Some(transport),
+            transport: super::transport::TransportSlot::new(transport),
             state: Mutex::new(state),
             changed: Condvar::new(),
             dispatch: Mutex::new(super::callbacks::Dispatch::new(saved, backend)),
@@ -132,10 +135,8 @@ impl<S: Stream + 'static> Shared<S> {
         }
     }
 
-    pub(super) fn transport(&self) -> &S {
-        self.transport
-            .as_ref()
-            .expect("the transport is only taken by into_stream, which consumes the file")
+    pub(super) fn transport(&self) -> &super::transport::TransportSlot<S> {
+        &self.transport
     }
 
     pub(super) fn lock(&self) -> MutexGuard<'_, State> {
@@ -175,7 +176,7 @@ impl<S: Stream + 'static> Shared<S> {
                 }
                 Err(e) if is_transient(&e) => {}
                 Err(e) => {
-                    engine.fail(Error::from_io(e));
+                    engine.transport_failed(e);
                     progress = true;
                 }
             }
@@ -191,23 +192,7 @@ impl<S: Stream + 'static> Shared<S> {
 
     /// Writes pending ciphertext until the transport pushes back.
     fn flush_engine(&self, engine: &mut Engine) -> bool {
-        let mut progress = false;
-        while engine.wants_write() && !engine.write_failed() {
-            match engine.send(&mut TransportIo(self.transport())) {
-                Ok(0) => break,
-                Ok(_) => progress = true,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) => {
-                    engine.fail_write(Error::from_io(e));
-                    progress = true;
-                }
-            }
-        }
-        // A stacked transport (TLS under TLS) buffers too: push it along, even when this
-        // layer had nothing new (its earlier output may still sit there).
-        let _ = self.transport().flush_nb();
-        progress
+        flush_output(engine, self.transport())
     }
 
     /// Pushes what the transport itself buffered (a TLS layer under this one); true once
@@ -270,7 +255,7 @@ impl<S: Stream + 'static> Shared<S> {
                 Err(_) if st.phase == Phase::Closed => Err(Error::Closed),
                 Err(e) => {
                     if let Some(engine) = st.engine.as_mut() {
-                        engine.fail(Error::from_io(e));
+                        engine.transport_failed(e);
                     }
                     Ok(st)
                 }
@@ -404,7 +389,7 @@ impl<S: Stream + 'static> Shared<S> {
             return Err(err.clone());
         }
         if engine.transport_eof() && !engine.is_handshaking() {
-            return Err(Error::Truncated);
+            return Err(engine.truncation());
         }
         Ok(())
     }
@@ -526,8 +511,30 @@ pub(super) fn engine_interest(engine: &Engine) -> Interest {
     Interest::from_flags(engine.wants_read(), engine.wants_write()).unwrap_or(Interest::READ)
 }
 
+/// Writes `engine`'s pending ciphertext to `transport` until it pushes back; true if
+/// anything happened. A transport error stops output for good (see `Engine::output_failed`).
+pub(super) fn flush_output<T: Stream + ?Sized>(engine: &mut Engine, transport: &T) -> bool {
+    let mut progress = false;
+    while engine.wants_write() && !engine.write_failed() {
+        match engine.send(&mut TransportIo(transport)) {
+            Ok(0) => break,
+            Ok(_) => progress = true,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) => {
+                engine.output_failed(e);
+                progress = true;
+            }
+        }
+    }
+    // A stacked transport (TLS under TLS) buffers too: push it along, even when this
+    // layer had nothing new (its earlier output may still sit there).
+    let _ = transport.flush_nb();
+    progress
+}
+
 /// `WouldBlock` and `Interrupted`: try again later.
-fn is_transient(e: &io::Error) -> bool {
+pub(super) fn is_transient(e: &io::Error) -> bool {
     matches!(
         e.kind(),
         io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
@@ -546,15 +553,15 @@ fn remaining_slice<'a>(bufs: &'a [IoSlice<'a>], mut skip: usize) -> &'a [u8] {
 }
 
 /// The transport seen as `Read + Write` for rustls, always nonblocking.
-struct TransportIo<'a, S: Stream>(&'a S);
+pub(super) struct TransportIo<'a, S: Stream + ?Sized>(pub(super) &'a S);
 
-impl<S: Stream> Read for TransportIo<'_, S> {
+impl<S: Stream + ?Sized> Read for TransportIo<'_, S> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.0.read_nb(buf)
     }
 }
 
-impl<S: Stream> Write for TransportIo<'_, S> {
+impl<S: Stream + ?Sized> Write for TransportIo<'_, S> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.0.write_nb(buf)
     }

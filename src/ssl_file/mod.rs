@@ -2,9 +2,11 @@
 
 mod callbacks;
 mod close;
+mod closing;
 mod driver;
 mod stacking;
 mod timeouts;
+mod transport;
 
 use std::io::{self, IoSlice, Read, Write};
 use std::net::IpAddr;
@@ -27,6 +29,7 @@ pub use callbacks::{
     AcceptCallback, AlertCallback, Callbacks, CloseCallback, ReadCallback, WriteCallback,
 };
 pub use close::OpenState;
+pub use transport::StreamRef;
 
 /// How many [`SslFile`] connections are alive in this process, counted from creation until
 /// they are freed. For leak checks: it returns to its earlier value once connections have
@@ -431,9 +434,11 @@ impl<S: Stream + 'static> SslFile<S> {
         self.shared.transport().local_addr()
     }
 
-    /// Borrows the transport. Reading or writing it directly corrupts the TLS stream.
-    pub fn stream(&self) -> &S {
-        self.shared.transport()
+    /// Borrows the transport; `None` once it was handed over or closed by a drop.
+    /// Reading or writing it directly corrupts the TLS stream. While the borrow lasts,
+    /// [`take_stream`](Self::take_stream) waits for it.
+    pub fn stream(&self) -> Option<StreamRef<'_, S>> {
+        self.shared.transport().borrow()
     }
 }
 

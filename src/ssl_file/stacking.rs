@@ -65,6 +65,29 @@ impl<S: Stream + 'static> Stream for SslFile<S> {
         Ok(SslFile::close(self)?)
     }
 
+    fn unread(&self, bytes: &[u8]) -> io::Result<()> {
+        match self.shared.lock().engine.as_mut() {
+            Some(engine) => {
+                engine.unread_plaintext(bytes);
+                Ok(())
+            }
+            None => Err(io::ErrorKind::NotConnected.into()),
+        }
+    }
+
+    fn unacknowledged_output(&self) -> Option<usize> {
+        let pending = self
+            .shared
+            .lock()
+            .engine
+            .as_ref()
+            .is_some_and(|e| e.wants_write());
+        if pending {
+            return Some(1); // some, of this layer's own
+        }
+        self.shared.transport().unacknowledged_output()
+    }
+
     fn set_linger(&self, linger: Option<Duration>) -> io::Result<()> {
         Ok(self.linger(linger)?)
     }
@@ -95,7 +118,8 @@ impl<S: Stream + 'static> Stream for SslFile<S> {
 
     fn backend(&self) -> Option<Backend> {
         let own = self.shared.lock_dispatch().backend.clone();
-        own.or_else(|| self.shared.transport().backend())
+        own.and_then(|b| b.upgrade())
+            .or_else(|| self.shared.transport().backend())
     }
 
     fn has_buffered_input(&self) -> bool {

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use super::driver::{Shared, State};
 use super::SslFile;
-use crate::backend::{Backend, CallOut};
+use crate::backend::{Backend, CallOut, WeakBackend};
 use crate::error::Error;
 use crate::stream::Stream;
 
@@ -29,8 +29,8 @@ pub(super) struct Protection {
     handshake_deadline: Option<Instant>,
     /// When bytes last moved on the transport.
     last_activity: Option<Instant>,
-    /// The pending call_out (callback mode).
-    timer: Option<(Backend, CallOut)>,
+    /// The pending call_out (callback mode), on a backend held weakly.
+    timer: Option<(WeakBackend, CallOut)>,
 }
 
 impl Protection {
@@ -82,7 +82,7 @@ impl Protection {
     }
 
     /// Takes the pending call_out, to cancel it.
-    pub(super) fn take_timer(&mut self) -> Option<(Backend, CallOut)> {
+    pub(super) fn take_timer(&mut self) -> Option<(WeakBackend, CallOut)> {
         self.timer.take()
     }
 }
@@ -205,7 +205,7 @@ impl<S: Stream + 'static> Shared<S> {
             };
             let keep = matches!(
                 (&st.protection.timer, backend, deadline),
-                (Some((b, _)), Some(backend), Some(_)) if b == backend
+                (Some((b, _)), Some(backend), Some(_)) if b.is(backend)
             );
             if keep {
                 return;
@@ -213,7 +213,9 @@ impl<S: Stream + 'static> Shared<S> {
             (st.protection.timer.take(), deadline)
         };
         if let Some((backend, id)) = old {
-            backend.remove_call_out(id);
+            if let Some(backend) = backend.upgrade() {
+                backend.remove_call_out(id);
+            }
         }
         let (Some(backend), Some(deadline)) = (backend, deadline) else {
             return;
@@ -221,13 +223,13 @@ impl<S: Stream + 'static> Shared<S> {
         let weak = Arc::downgrade(self);
         let delay = deadline.saturating_duration_since(Instant::now());
         let id = backend.call_out(delay, move || timer_fired(&weak));
-        self.lock().protection.timer = Some((backend.clone(), id));
+        self.lock().protection.timer = Some((backend.downgrade(), id));
     }
 
     /// Cancels the pending call_out, if any.
     pub(super) fn disarm_timer(&self) {
         let old = self.lock().protection.take_timer();
-        if let Some((backend, id)) = old {
+        if let Some((backend, id)) = old.and_then(|(b, id)| Some((b.upgrade()?, id))) {
             backend.remove_call_out(id);
         }
     }

@@ -289,6 +289,7 @@ impl Ours {
         let _ = self
             .file
             .stream()
+            .unwrap()
             .wait(interest, Some(Instant::now() + POLL_SLICE));
     }
 

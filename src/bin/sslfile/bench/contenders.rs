@@ -218,7 +218,10 @@ impl Nonblocking {
         loop {
             match op() {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    self.0.stream().wait(interest, None)?;
+                    self.0
+                        .stream()
+                        .ok_or(std::io::ErrorKind::NotConnected)?
+                        .wait(interest, None)?;
                 }
                 other => return other,
             }
