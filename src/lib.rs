@@ -275,12 +275,12 @@ pub use context::{ClientAuth, Context, ContextBuilder};
 pub use error::Error;
 pub use file::File;
 pub use file_callbacks::{FileCloseCallback, FileReadCallback, FileWriteCallback};
-pub use port::{Port, PortCallback};
+pub use port::{PlaintextFallback, Port, PortCallback};
 pub use session::Session;
 pub use ssl_file::live_connections;
 pub use ssl_file::{
     AcceptCallback, AlertCallback, Callbacks, CloseCallback, OpenState, Options, ReadCallback,
-    SslFile, WriteCallback,
+    SslFile, StreamRef, WriteCallback,
 };
 pub use stream::{Addr, Interest, SavedCallbacks, Stream};
 pub use version::TlsVersion;

@@ -18,6 +18,10 @@ use crate::sys::wait_fd;
 /// Called with each connection whose handshake completed, on the port's backend.
 pub type PortCallback = Arc<dyn Fn(SslFile) + Send + Sync + 'static>;
 
+/// Called with the transport of a client that does not speak TLS and the bytes it sent
+/// (e.g. a plain HTTP request to the TLS port): see [`Port::set_plaintext_fallback`].
+pub type PlaintextFallback = Arc<dyn Fn(File, Vec<u8>) + Send + Sync + 'static>;
+
 /// A listening socket producing [`SslFile`] servers.
 ///
 /// Its connections get a handshake timeout (30 s unless changed with
@@ -61,6 +65,7 @@ struct PortInner {
     ctx: Context,
     timeout: Mutex<Option<Duration>>,
     protection: Mutex<Protection>,
+    fallback: Mutex<Option<PlaintextFallback>>,
 }
 
 /// The timeouts a port gives the connections it accepts.
@@ -97,6 +102,7 @@ impl Port {
                     handshake: Some(Port::DEFAULT_HANDSHAKE_TIMEOUT),
                     idle: None,
                 }),
+                fallback: Mutex::new(None),
             }),
             watch: Mutex::new(None),
         })
@@ -152,12 +158,41 @@ impl Port {
         self.inner.protection().idle
     }
 
+    /// Serves clients that do not speak TLS another way: instead of a fatal alert, their
+    /// transport and the bytes they sent go to `fallback` (on the backend in
+    /// [`listen`](Self::listen); in [`accept`](Self::accept), before it returns the
+    /// handshake's error). `None`: such clients are closed (the default).
+    ///
+    /// ```
+    /// use std::io::Write;
+    /// use std::sync::Arc;
+    /// # let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    /// # let ctx = sslfile::Context::builder()
+    /// #     .certificate_chain_pem(cert.cert.pem().as_bytes(), cert.key_pair.serialize_pem().as_bytes())?
+    /// #     .build()?;
+    /// let port = sslfile::Port::bind("127.0.0.1:0", &ctx)?;
+    /// port.set_plaintext_fallback(Some(Arc::new(|plain: sslfile::File, request: Vec<u8>| {
+    ///     if request.starts_with(b"GET ") {
+    ///         let _ = (&plain).write_all(b"HTTP/1.1 400 Bad Request\r\n\r\nuse https://\n");
+    ///     }
+    /// })));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn set_plaintext_fallback(&self, fallback: Option<PlaintextFallback>) {
+        *self
+            .inner
+            .fallback
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = fallback;
+    }
+
     /// Waits for a client and completes the TLS handshake with it (blocking). The
     /// connection comes back in blocking mode.
     ///
     /// # Errors
-    /// The listener's errors, or the handshake's (the failed connection is dropped; call
-    /// `accept` again for the next client).
+    /// The listener's errors, or the handshake's (the failed connection is dropped, or given
+    /// to the [plaintext fallback](Self::set_plaintext_fallback); call `accept` again for the
+    /// next client).
     pub fn accept(&self) -> Result<SslFile, Error> {
         let timeout = *self.inner.timeout.lock().unwrap_or_else(|e| e.into_inner());
         let socket = loop {
@@ -174,14 +209,25 @@ impl Port {
         file.set_blocking();
         file.set_timeout(timeout);
         self.inner.protect(&file);
-        file.accept()?;
+        let fallback = self.inner.fallback();
+        file.set_plaintext_fallback(fallback.is_some());
+        if let Err(e) = file.accept() {
+            if let (Some(fallback), true) = (fallback, file.is_plaintext_peer()) {
+                if let Ok((plain, request)) = file.take_stream() {
+                    fallback(plain, request);
+                }
+            }
+            return Err(e);
+        }
         Ok(file)
     }
 
     /// Callback mode: accepts clients on `backend`, runs each handshake there, and calls
     /// `on_accept` with each connection whose handshake completed (in nonblocking mode,
     /// ready for its own callbacks; it may also be dropped at once). Connections whose
-    /// handshake fails are closed and forgotten. Replaces an earlier `listen`.
+    /// handshake fails are closed and forgotten, or given to the
+    /// [plaintext fallback](Self::set_plaintext_fallback) if the client does not speak TLS.
+    /// Replaces an earlier `listen`.
     pub fn listen(
         &self,
         backend: &Backend,
@@ -218,6 +264,13 @@ impl Port {
 }
 
 impl PortInner {
+    fn fallback(&self) -> Option<PlaintextFallback> {
+        self.fallback
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
     fn protection(&self) -> std::sync::MutexGuard<'_, Protection> {
         self.protection.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -244,6 +297,13 @@ impl PortInner {
             self.protect(&conn);
             let on_accept = on_accept.clone();
             conn.set_accept_callback(Some(Arc::new(move |f: &SslFile| on_accept(f.handle()))));
+            if let Some(fallback) = self.fallback() {
+                conn.set_alert_callback(Some(Arc::new(move |f: &SslFile, _e, _sent| {
+                    if let Ok((plain, request)) = f.take_stream() {
+                        fallback(plain, request);
+                    }
+                })));
+            }
             // Nonblocking: the handshake runs in the backend; a failure ends the file.
             let _ = conn.accept();
         }

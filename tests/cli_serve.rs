@@ -441,3 +441,32 @@ fn client_ca_requires_a_client_certificate() {
         assert!(!text(&out.stdout).contains("hello"), "{mode}");
     }
 }
+
+/// `curl http://` to the TLS port: an HTTP answer that says to use https://, in every mode
+/// (the library hands the transport and the request over instead of sending an alert);
+/// and the server goes on serving TLS.
+#[test]
+fn plain_http_to_the_tls_port_is_told_to_use_https() {
+    for mode in MODES {
+        let serve = Serve::start(&["--mode", mode]);
+        let url = format!("http://localhost:{}/some/page", serve.port);
+        let out = std::process::Command::new("curl")
+            .args(["-s", "-S", "--max-time", "10", "-w", "\n%{http_code}", &url])
+            .output()
+            .unwrap();
+        let body = text(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{mode}: curl failed: {}",
+            text(&out.stderr)
+        );
+        assert!(body.ends_with("\n400"), "{mode}: {body}");
+        assert!(
+            body.contains(&format!("https://localhost:{}/some/page", serve.port)),
+            "{mode}: {body}"
+        );
+        // TLS still works afterwards.
+        let out = serve.curl(&[&serve.url("/")]);
+        assert!(out.status.success(), "{mode}: {}", text(&out.stderr));
+    }
+}

@@ -751,3 +751,41 @@ fn into_stream_returns_every_byte_that_follows_the_peers_close_notify() {
         }
     }
 }
+
+/// `Port`'s plaintext fallback, in callback mode (`listen`) and blocking (`accept`): a
+/// client that sends plain text gets the fallback's answer, not an alert.
+#[test]
+fn a_port_hands_plaintext_clients_to_its_fallback() {
+    let setup = Setup::new();
+    let running = Running::new();
+    for listen in [true, false] {
+        let port = sslfile::Port::bind("127.0.0.1:0", &setup.server_ctx).unwrap();
+        let addr = port.local_addr().unwrap();
+        port.set_plaintext_fallback(Some(Arc::new(|plain: File, request: Vec<u8>| {
+            assert!(request.starts_with(b"HELLO"), "{request:?}");
+            plain.set_blocking();
+            (&plain).write_all(b"plain answer").unwrap();
+            plain.close().unwrap();
+        })));
+        let accepting = if listen {
+            port.listen(&running.backend, |_conn: SslFile| panic!("not TLS"))
+                .unwrap();
+            None
+        } else {
+            Some(thread::spawn(move || {
+                let err = port.accept().unwrap_err();
+                assert!(err.to_string().contains("does not speak TLS"), "{err}");
+                port
+            }))
+        };
+        let mut client = TcpStream::connect(addr).unwrap();
+        client.set_read_timeout(Some(TIMEOUT)).unwrap();
+        client.write_all(b"HELLO there\r\n").unwrap();
+        let mut answer = String::new();
+        client.read_to_string(&mut answer).unwrap();
+        assert_eq!(answer, "plain answer", "listen: {listen}");
+        if let Some(accepting) = accepting {
+            drop(accepting.join().unwrap());
+        }
+    }
+}

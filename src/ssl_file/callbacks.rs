@@ -281,13 +281,58 @@ impl<S: Stream + 'static> SslFile<S> {
             let mut st = self.shared.lock();
             let mut d = self.shared.lock_dispatch();
             change(&mut d.cbs);
-            st.plaintext_fallback = d.cbs.alert.is_some();
+            st.plaintext_fallback = st.fallback_requested || d.cbs.alert.is_some();
             let fallback = st.plaintext_fallback;
             if let Some(engine) = st.engine.as_mut() {
                 engine.set_quiet_if_not_tls(fallback);
             }
         }
         self.shared.rearm();
+    }
+
+    /// Prepares a protocol fallback without callbacks (blocking or nonblocking mode): if the
+    /// peer turns out not to speak TLS (an HTTP request sent to a TLS port), it gets no
+    /// alert; the handshake fails, [`is_plaintext_peer`](Self::is_plaintext_peer) says why,
+    /// and [`take_stream`](Self::take_stream) gives the transport and what the peer sent, to
+    /// answer in its protocol. An alert callback does the same in callback mode.
+    ///
+    /// ```
+    /// use std::io::Write;
+    /// # let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    /// # let ctx = sslfile::Context::builder()
+    /// #     .certificate_chain_pem(cert.cert.pem().as_bytes(), cert.key_pair.serialize_pem().as_bytes())?
+    /// #     .build()?;
+    /// let (server_end, mut client) = sslfile::File::pipe()?;
+    /// client.write_all(b"GET / HTTP/1.0\r\n\r\n")?;
+    /// let tls = sslfile::SslFile::new(server_end, &ctx);
+    /// tls.set_plaintext_fallback(true);
+    /// tls.set_blocking();
+    /// assert!(tls.accept().is_err());
+    /// assert!(tls.is_plaintext_peer());
+    /// let (plain, request) = tls.take_stream()?;
+    /// assert!(request.starts_with(b"GET /"));
+    /// (&plain).write_all(b"HTTP/1.0 400 Bad Request\r\n\r\n")?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn set_plaintext_fallback(&self, enabled: bool) {
+        let mut st = self.shared.lock();
+        st.fallback_requested = enabled;
+        let alert = self.shared.lock_dispatch().cbs.alert.is_some();
+        st.plaintext_fallback = enabled || alert;
+        let fallback = st.plaintext_fallback;
+        if let Some(engine) = st.engine.as_mut() {
+            engine.set_quiet_if_not_tls(fallback);
+        }
+    }
+
+    /// True if the handshake failed because the peer does not speak TLS (it sent, say, an
+    /// HTTP request): the case for a protocol fallback (see
+    /// [`set_plaintext_fallback`](Self::set_plaintext_fallback)).
+    pub fn is_plaintext_peer(&self) -> bool {
+        let st = self.shared.lock();
+        st.engine
+            .as_ref()
+            .is_some_and(|e| e.is_handshaking() && e.peer_not_tls())
     }
 
     /// Another handle to the same connection.

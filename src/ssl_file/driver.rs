@@ -55,6 +55,8 @@ pub(super) struct State {
     pub(super) close_ticket: Option<crate::backend::CloseTicket>,
     /// An alert callback is installed: a peer that is not TLS gets no alert from us.
     pub(super) plaintext_fallback: bool,
+    /// `set_plaintext_fallback(true)` was called (an alert callback also turns it on).
+    pub(super) fallback_requested: bool,
     pub(super) last_error: Option<Error>,
     /// Handshake and idle timeouts (see `timeouts`).
     pub(super) protection: super::timeouts::Protection,
@@ -78,6 +80,7 @@ impl State {
             closing: None,
             close_ticket: None,
             plaintext_fallback: false,
+            fallback_requested: false,
             last_error: None,
             protection: Default::default(),
             read_poller: false,

@@ -17,6 +17,10 @@ use crate::failure::Failure;
 /// `--mode blocking`: accept (TCP and handshake), serve until the connection ends, repeat.
 pub fn serve_one_at_a_time(port: Port, server: &Server) -> Result<(), Failure> {
     port.set_timeout(Some(server.timeout));
+    let protocol = server.protocol;
+    port.set_plaintext_fallback(Some(Arc::new(move |plain: File, request: Vec<u8>| {
+        super::plaintext::answer(protocol, plain, &request)
+    })));
     loop {
         match port.accept() {
             Ok(file) => serve_connection(Arc::new(file), server, "blocking"),
@@ -52,8 +56,14 @@ pub fn serve_with_threads(listener: TcpListener, server: Arc<Server>) -> Result<
                 };
                 file.set_blocking();
                 file.set_timeout(Some(server.timeout));
+                file.set_plaintext_fallback(true);
                 match file.accept() {
                     Ok(()) => serve_connection(file, &server, "threads"),
+                    Err(_) if file.is_plaintext_peer() => {
+                        if let Ok((plain, request)) = file.take_stream() {
+                            super::plaintext::answer(server.protocol, plain, &request);
+                        }
+                    }
                     Err(e) => log::info!("{peer}: handshake failed: {e}"),
                 }
             });

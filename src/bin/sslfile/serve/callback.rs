@@ -125,6 +125,8 @@ fn start(socket: std::net::TcpStream, backend: &Backend, server: &Arc<Server>) {
     file.set_backend(backend);
     let accept_conn = conn.clone();
     let close_conn = conn.clone();
+    let protocol = server.protocol;
+    let alert_conn = conn.clone();
     file.set_callbacks(Callbacks {
         accept: Some(Arc::new(move |file: &SslFile| {
             let info = ConnInfo::of(file, "callback");
@@ -145,7 +147,14 @@ fn start(socket: std::net::TcpStream, backend: &Backend, server: &Arc<Server>) {
             },
         )),
         write: None,
-        alert: None,
+        alert: Some(Arc::new(
+            move |file: &SslFile, _e: &sslfile::Error, _sent: &[u8]| {
+                if let Ok((plain, request)) = file.take_stream() {
+                    super::plaintext::answer(protocol, plain, &request);
+                }
+                close(file, lock(&alert_conn));
+            },
+        )),
     });
     if let Err(e) = file.accept() {
         log::debug!("accept: {e}"); // the close callback reports it

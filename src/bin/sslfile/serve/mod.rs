@@ -11,6 +11,7 @@ mod blocking;
 mod callback;
 mod connections;
 mod http;
+mod plaintext;
 mod service;
 
 use std::net::{IpAddr, SocketAddr, TcpListener};
