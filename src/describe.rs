@@ -1,6 +1,6 @@
 //! Sentences a person understands for what rustls reports as enum values.
 //!
-//! "certificate for example.com has expired", not `InvalidCertificate(Expired)` (SPEC §8).
+//! "certificate for example.com has expired", not `InvalidCertificate(Expired)`.
 //! The rustls error itself stays available as the `source` of [`Error::Tls`].
 
 use rustls::{AlertDescription, CertificateError, PeerIncompatible};

@@ -38,7 +38,7 @@ const HELD_PLAINTEXT_LIMIT: usize = 1 << 20;
 /// below that.
 const KEY_UPDATES_WITHOUT_PEER_DATA: u8 = 16;
 
-/// Outgoing ciphertext buffered before a nonblocking write says `WouldBlock` (SPEC §3).
+/// Outgoing ciphertext buffered before a nonblocking write says `WouldBlock`.
 pub(crate) const PENDING_OUTPUT_LIMIT: usize = 64 * 1024;
 
 /// A TLS connection without I/O.

@@ -11,8 +11,8 @@ use std::sync::Arc;
 ///
 /// It is `Clone` so that a connection can keep a fatal error and report it again on every
 /// later call ("sticky" errors), and it converts losslessly into [`io::Error`]:
-/// `io::Error::from(err).into_inner()` gives it back. The mapping (SPEC §8, the seed's
-/// errno rules):
+/// `io::Error::from(err).into_inner()` gives it back. The mapping (Pike's errno
+/// rules):
 ///
 /// | situation | variant | `io::ErrorKind` | errno |
 /// |---|---|---|---|
@@ -190,6 +190,10 @@ impl fmt::Display for Error {
             Error::TimedOut => f.write_str("the operation timed out"),
             Error::Config(message) => write!(f, "invalid TLS configuration: {message}"),
             Error::Unsupported(message) => f.write_str(message),
+            // An error of ours carried with another kind (see `CloseCallback`): itself.
+            Error::Io(e) if e.get_ref().is_some_and(|inner| inner.is::<Error>()) => {
+                write!(f, "{e}")
+            }
             Error::Io(e) => write!(f, "transport error: {e}"),
         }
     }

@@ -391,6 +391,10 @@ impl Stream for File {
             .and_then(Watch::backend)
     }
 
+    fn timeout(&self) -> Option<Duration> {
+        *self.inner.timeout.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     fn unread(&self, bytes: &[u8]) -> io::Result<()> {
         if bytes.is_empty() {
             return Ok(());

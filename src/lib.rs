@@ -95,7 +95,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! Rules (SPEC §5): the read callback gets all buffered plaintext; the close callback fires
+//! Rules: the read callback gets all buffered plaintext; the close callback fires
 //! once, after all data was delivered (`None` for close_notify, else why); the accept
 //! callback once per handshake; the write callback never during the handshake, then for as
 //! long as it is installed and more can be written (level-triggered: remove it when done).
@@ -124,19 +124,31 @@
 //!
 //! ## Closing
 //!
-//! | event | `read` | `write` | `is_open()` |
-//! |---|---|---|---|
-//! | peer sent close_notify | buffered data, then `Ok(0)` (repeatably) | `BrokenPipe` | `Closed` once the data is read |
-//! | peer closed the transport without close_notify | buffered data, then `BrokenPipe` (EPIPE) | `BrokenPipe` | `Closed` |
-//! | peer sent a fatal alert | `ConnectionReset` | `ConnectionReset` | `Closed` |
-//! | we rejected bad input (and sent a fatal alert) | `InvalidData` | `InvalidData` | `Closed` |
-//! | local [`close`](SslFile::close) | buffered data, then `NotConnected` | `NotConnected` | `Closed` |
+//! | event | `read` | `write` | close callback | `is_open()` |
+//! |---|---|---|---|---|
+//! | peer sent close_notify | buffered data, then `Ok(0)` (repeatably) | `BrokenPipe` | `None` | `Closed` once the data is read |
+//! | peer went away without close_notify: closed, reset or killed, also during the handshake | buffered data, then `BrokenPipe` (EPIPE; the kernel's error as source) | `BrokenPipe` | `BrokenPipe` | `Closed` |
+//! | peer sent a fatal alert | `ConnectionReset` | `ConnectionReset` | `ConnectionReset` | `Closed` |
+//! | we rejected bad input (and sent a fatal alert) | `InvalidData` | `InvalidData` | `ConnectionAborted` | `Closed` |
+//! | local [`close`](SslFile::close) | buffered data, then `NotConnected` | `NotConnected` | not called | `Closed` |
+//!
+//! Every close we start is a *lingering* close: close_notify (or our fatal alert) goes out
+//! behind all pending data, the write side is shut, and the transport is closed only once the
+//! peer has closed its end (or a few seconds passed), reading and discarding what it still
+//! sends meanwhile. Closing a socket with unread input makes the kernel reset the
+//! connection, and a reset destroys what the peer has not read yet: a TLS 1.3 client that
+//! uploads and closes without reading the server's session tickets would lose the end of
+//! its upload. A blocking `close` returns once the peer has acknowledged everything; the
+//! rest, like a nonblocking `close` or a drop, finishes on the backend
+//! ([`Backend::run_until_closed`] waits for it). `linger(Some(Duration::ZERO))` resets at once.
 //!
 //! [`SslFile::close_clean`] exchanges close_notify in both directions and keeps the
-//! transport, which [`SslFile::into_stream`] then returns (plaintext after TLS).
-//! Dropping an open `SslFile` sends close_notify without blocking and closes the
-//! transport; nothing refers back to the file, so it is freed at once. An explicit
-//! `close()` is still the reliable way: it waits (in blocking mode) until close_notify left.
+//! transport, which [`SslFile::into_stream`] then returns (plaintext after TLS), with the
+//! bytes that came after the peer's close_notify still to be read.
+//! Dropping an open `SslFile` closes it as a nonblocking `close` does; nothing refers back
+//! to the file, so it is freed at once (the transport and the TLS state finish closing on
+//! the backend). An explicit `close()` is still the reliable way: in blocking mode it waits
+//! until the peer has what was written.
 //!
 //! ## Configuration: the [`Context`]
 //!
@@ -261,6 +273,7 @@ mod error;
 mod file;
 mod file_callbacks;
 mod framing;
+mod io_stream;
 mod port;
 mod resolver;
 mod session;
@@ -275,6 +288,7 @@ pub use context::{ClientAuth, Context, ContextBuilder};
 pub use error::Error;
 pub use file::File;
 pub use file_callbacks::{FileCloseCallback, FileReadCallback, FileWriteCallback};
+pub use io_stream::IoStream;
 pub use port::{PlaintextFallback, Port, PortCallback};
 pub use session::Session;
 pub use ssl_file::live_connections;

@@ -61,7 +61,7 @@ fn first_usable<'a>(
 /// Server side: the chain for the client's SNI, else the default.
 ///
 /// The default serves clients that send no SNI (connecting by IP address) and names no
-/// chain covers: Pike 8.0 fails those handshakes, we serve them (SPEC §2).
+/// chain covers: Pike 8.0 fails those handshakes, we serve them.
 impl ResolvesServerCert for CertResolver {
     fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
         let schemes = hello.signature_schemes();

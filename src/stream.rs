@@ -131,6 +131,13 @@ pub trait Stream: Send + Sync {
     /// wake up. Closing twice is not an error.
     fn close(&self) -> io::Result<()>;
 
+    /// The timeout the stream's own blocking operations have (e.g. set with
+    /// [`File::set_timeout`](crate::File::set_timeout)): an `SslFile` made over the stream
+    /// starts with it. `None` (the default): no timeout.
+    fn timeout(&self) -> Option<Duration> {
+        None
+    }
+
     /// How many bytes written so far the peer has not acknowledged yet, if the stream can
     /// tell (a TCP socket can: `SIOCOUTQ`). A close that waits for its data to be delivered
     /// uses it; streams that cannot tell return `None` (the default), and the close lingers

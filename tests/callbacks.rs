@@ -79,10 +79,12 @@ fn echo_scenario(transport: Transport) {
                 Err(e) => panic!("client write: {e}"),
             }
         })),
-        close: Some(Arc::new(move |_f: &SslFile, err: Option<io::Error>| {
-            done_tx.send(err.map(|e| e.kind())).unwrap();
-            stopper.stop();
-        })),
+        close: Some(Arc::new(
+            move |_f: &SslFile, err: Option<&sslfile::Error>| {
+                done_tx.send(err.map(|e| e.kind())).unwrap();
+                stopper.stop();
+            },
+        )),
         ..Default::default()
     });
     client.connect("localhost").unwrap();
@@ -128,9 +130,11 @@ fn callback_client_and_blocking_server(
     let client = SslFile::new(c, &setup.client_ctx);
     client.set_backend(backend);
     let (tx, rx) = mpsc::channel();
-    client.set_close_callback(Some(Arc::new(move |_f: &SslFile, e: Option<io::Error>| {
-        tx.send(e.map(|e| e.kind())).unwrap();
-    })));
+    client.set_close_callback(Some(Arc::new(
+        move |_f: &SslFile, e: Option<&sslfile::Error>| {
+            tx.send(e.map(|e| e.kind())).unwrap();
+        },
+    )));
     client.set_read_callback(Some(Arc::new(|_f: &SslFile, _d: &[u8]| {})));
     client.connect("localhost").unwrap();
     drop(client);
@@ -211,7 +215,7 @@ fn close_callback_reports_a_peer_alert_as_reset() {
         file.set_nonblocking_callbacks(
             Some(Arc::new(|_f: &SslFile, _d: &[u8]| {})),
             None,
-            Some(Arc::new(move |_f: &SslFile, e: Option<io::Error>| {
+            Some(Arc::new(move |_f: &SslFile, e: Option<&sslfile::Error>| {
                 tx.send((name, e.map(|e| e.kind()))).unwrap();
             })),
         );
@@ -249,7 +253,7 @@ fn a_handshake_failure_with_callbacks_set_before_fires_the_close_callback() {
     let accepted = Arc::new(Mutex::new(false));
     let acc = accepted.clone();
     client.set_callbacks(Callbacks {
-        close: Some(Arc::new(move |_f: &SslFile, e: Option<io::Error>| {
+        close: Some(Arc::new(move |_f: &SslFile, e: Option<&sslfile::Error>| {
             tx.send(e.map(|e| (e.kind(), e.to_string()))).unwrap();
         })),
         accept: Some(Arc::new(move |_f: &SslFile| *acc.lock().unwrap() = true)),
@@ -325,9 +329,11 @@ fn a_plaintext_request_fires_the_alert_callback_and_into_stream_serves_it() {
                 tx.send((err.to_string(), raw.to_vec())).unwrap();
             },
         )),
-        close: Some(Arc::new(move |_f: &SslFile, _e: Option<io::Error>| {
-            *closed2.lock().unwrap() = true;
-        })),
+        close: Some(Arc::new(
+            move |_f: &SslFile, _e: Option<&sslfile::Error>| {
+                *closed2.lock().unwrap() = true;
+            },
+        )),
         ..Default::default()
     });
     server.accept().unwrap();
@@ -541,7 +547,9 @@ fn a_file_whose_plaintext_waits_stops_reading_and_the_writer_is_pushed_back() {
     let runner = run_in_thread(&backend);
     let (client, server) = setup.connect(Transport::SocketPair);
     server.set_backend(&backend);
-    server.set_close_callback(Some(Arc::new(|_f: &SslFile, _e: Option<io::Error>| {})));
+    server.set_close_callback(Some(Arc::new(
+        |_f: &SslFile, _e: Option<&sslfile::Error>| {},
+    )));
     let data = common::random_bytes(LEN, 9);
     client.set_nonblocking();
     let mut accepted = 0;
@@ -600,9 +608,11 @@ fn a_close_callback_installed_after_the_handshake_failed_still_gets_the_failure(
     .unwrap_err();
     assert_eq!(err.kind(), io::ErrorKind::InvalidData);
     let (tx, rx) = mpsc::channel();
-    client.set_close_callback(Some(Arc::new(move |_f: &SslFile, e: Option<io::Error>| {
-        tx.send(e.map(|e| e.kind())).unwrap();
-    })));
+    client.set_close_callback(Some(Arc::new(
+        move |_f: &SslFile, e: Option<&sslfile::Error>| {
+            tx.send(e.map(|e| e.kind())).unwrap();
+        },
+    )));
     drop(client);
     assert_eq!(
         rx.recv_timeout(common::TIMEOUT).unwrap(),

@@ -92,14 +92,16 @@ fn serve_in_callback_mode_holds_1000_concurrent_clients() {
                     done.notify_all();
                 }
             })),
-            close: Some(Arc::new(move |_: &SslFile, why: Option<std::io::Error>| {
-                let (lock, done) = &*on_close;
-                lock.lock()
-                    .unwrap()
-                    .ended_early
-                    .push(format!("client {i}: {why:?}"));
-                done.notify_all();
-            })),
+            close: Some(Arc::new(
+                move |_: &SslFile, why: Option<&sslfile::Error>| {
+                    let (lock, done) = &*on_close;
+                    lock.lock()
+                        .unwrap()
+                        .ended_early
+                        .push(format!("client {i}: {why:?}"));
+                    done.notify_all();
+                },
+            )),
             write: None,
             alert: None,
         });

@@ -189,7 +189,7 @@ fn callbacks(seen: &Arc<Mutex<Seen>>) -> Callbacks<Faulty> {
             r.lock().unwrap().data.extend_from_slice(d)
         })),
         close: Some(Arc::new(
-            move |_f: &SslFile<Faulty>, e: Option<io::Error>| {
+            move |_f: &SslFile<Faulty>, e: Option<&sslfile::Error>| {
                 c.lock().unwrap().closed = Some(e.map(|e| e.kind()))
             },
         )),

@@ -306,12 +306,12 @@ impl Side {
                             f.set_write_callback(None);
                         }
                     })),
-                    close: Some(Arc::new(move |f: &File, e: Option<io::Error>| {
+                    close: Some(Arc::new(move |f: &File, e: Option<&sslfile::Error>| {
                         let mut p = p_close.lock().unwrap();
                         match e {
                             None if !p.outcome.is_done() => p.outcome = Outcome::CleanEof,
                             None => {}
-                            Some(e) => p.fail(f, &e),
+                            Some(e) => p.fail(f, &e.clone().into()),
                         }
                     })),
                     accept: None,

@@ -233,10 +233,11 @@ fn send(file: &File, backend: &Backend, data: &[u8], schedule: &Schedule) -> io:
                 let chunk: Arc<[u8]> = data[..until].into();
                 file.set_callbacks(Callbacks {
                     // Callback mode reports a failure (or the peer's close) here.
-                    close: Some(Arc::new(move |_f: &File, e: Option<io::Error>| {
-                        c.lock().unwrap().1 = Some(e.unwrap_or_else(|| {
-                            io::Error::new(io::ErrorKind::BrokenPipe, "the peer closed")
-                        }))
+                    close: Some(Arc::new(move |_f: &File, e: Option<&sslfile::Error>| {
+                        c.lock().unwrap().1 = Some(e.map_or_else(
+                            || io::Error::new(io::ErrorKind::BrokenPipe, "the peer closed"),
+                            |e| e.clone().into(),
+                        ))
                     })),
                     write: Some(Arc::new(move |f: &File| {
                         let mut p = p.lock().unwrap();
@@ -314,14 +315,14 @@ fn receive(
                 }
             }
             Mode::Callback => {
-                let state = Arc::new(Mutex::new((Vec::new(), None::<Option<io::Error>>)));
+                let state = Arc::new(Mutex::new((Vec::new(), None::<Option<sslfile::Error>>)));
                 let (r, c) = (state.clone(), state.clone());
                 file.set_callbacks(Callbacks {
                     read: Some(Arc::new(move |_f: &File, d: &[u8]| {
                         r.lock().unwrap().0.extend_from_slice(d)
                     })),
-                    close: Some(Arc::new(move |_f: &File, e: Option<io::Error>| {
-                        c.lock().unwrap().1 = Some(e)
+                    close: Some(Arc::new(move |_f: &File, e: Option<&sslfile::Error>| {
+                        c.lock().unwrap().1 = Some(e.cloned())
                     })),
                     ..Callbacks::default()
                 });
@@ -347,7 +348,7 @@ fn receive(
                 got.append(&mut state.lock().unwrap().0);
                 match end {
                     Some(None) => return Ok(true),
-                    Some(Some(e)) => return Err(e),
+                    Some(Some(e)) => return Err(e.into()),
                     None => {}
                 }
             }

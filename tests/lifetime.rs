@@ -74,7 +74,7 @@ fn ten_thousand_connections_leave_no_descriptor_and_no_connection_behind() {
                 }
             })),
             None,
-            Some(Arc::new(move |_f: &SslFile, e: Option<io::Error>| {
+            Some(Arc::new(move |_f: &SslFile, e: Option<&sslfile::Error>| {
                 let slot = match e.map(|e| e.kind()) {
                     None => 0,
                     Some(io::ErrorKind::BrokenPipe) => 1,

@@ -311,7 +311,7 @@ fn a_refused_client_hears_the_alert_instead_of_a_reset() {
                         let tls = SslFile::new(s, &server_ctx);
                         tls.set_backend(&backend);
                         tls.set_close_callback(Some(Arc::new(|_f: &SslFile, _e| {})));
-                        tls.accept().unwrap();
+                        let _ = tls.accept(); // the failure may be known at once
                     }
                 });
                 let client = SslFile::new(c, &version_ctx(&setup, tls13));
@@ -388,7 +388,7 @@ fn a_killed_peer_process_reads_as_broken_pipe() {
             client.set_backend(&running.backend);
             client.set_callbacks(Callbacks {
                 read: Some(Arc::new(|_f: &SslFile, _d: &[u8]| {})),
-                close: Some(Arc::new(move |_f: &SslFile, e: Option<io::Error>| {
+                close: Some(Arc::new(move |_f: &SslFile, e: Option<&sslfile::Error>| {
                     let _ = tx.send(e.map(|e| e.kind()));
                 })),
                 ..Default::default()
@@ -466,9 +466,11 @@ fn a_peer_that_hangs_up_during_the_handshake_is_broken_pipe() {
     let (tx, rx) = mpsc::channel();
     let server = SslFile::new(s, &setup.server_ctx);
     server.set_backend(&running.backend);
-    server.set_close_callback(Some(Arc::new(move |_f: &SslFile, e: Option<io::Error>| {
-        let _ = tx.send(e.map(|e| (e.kind(), e.to_string())));
-    })));
+    server.set_close_callback(Some(Arc::new(
+        move |_f: &SslFile, e: Option<&sslfile::Error>| {
+            let _ = tx.send(e.map(|e| (e.kind(), e.to_string())));
+        },
+    )));
     server.accept().unwrap();
     drop(server);
     (&c).write_all(&[0x16, 0x03, 0x01]).unwrap();
@@ -719,9 +721,11 @@ fn into_stream_returns_every_byte_that_follows_the_peers_close_notify() {
                                 read: Some(Arc::new(move |_f: &SslFile, d: &[u8]| {
                                     sink.lock().unwrap().extend_from_slice(d)
                                 })),
-                                close: Some(Arc::new(move |_f: &SslFile, e: Option<io::Error>| {
-                                    let _ = tx.send(e.map(|e| e.to_string()));
-                                })),
+                                close: Some(Arc::new(
+                                    move |_f: &SslFile, e: Option<&sslfile::Error>| {
+                                        let _ = tx.send(e.map(|e| e.to_string()));
+                                    },
+                                )),
                                 ..Default::default()
                             });
                             let reason = rx.recv_timeout(TIMEOUT).unwrap();
@@ -788,4 +792,95 @@ fn a_port_hands_plaintext_clients_to_its_fallback() {
             drop(accepting.join().unwrap());
         }
     }
+}
+
+/// `SslFile::client` against a server that accepts TCP but never answers: bounded by the
+/// context's handshake timeout (30 s unless set), and a `File`'s own timeout carries over
+/// to the TLS file made over it.
+#[test]
+fn one_line_constructors_are_bounded_by_the_contexts_handshake_timeout() {
+    let setup = Setup::new();
+    assert_eq!(
+        setup.client_ctx.handshake_timeout(),
+        Some(Context::DEFAULT_HANDSHAKE_TIMEOUT)
+    );
+    let ctx = Context::builder()
+        .trust_pem(setup.pki.ca_pem.as_bytes())
+        .unwrap()
+        .handshake_timeout(Some(Duration::from_millis(300)))
+        .build()
+        .unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent = File::connect(listener.local_addr().unwrap()).unwrap();
+    let started = Instant::now();
+    let err = SslFile::client(silent, &ctx, "localhost").unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::TimedOut, "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // The File's timeout: the TLS file starts with it.
+    let (a, _b) = File::pipe().unwrap();
+    a.set_timeout(Some(Duration::from_millis(250)));
+    let tls = SslFile::new(a, &setup.client_ctx);
+    assert_eq!(tls.timeout(), Some(Duration::from_millis(250)));
+    tls.set_blocking();
+    let started = Instant::now();
+    let err = tls.connect("localhost").unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::TimedOut, "{err}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+/// A relay as a child process: stdin to a TCP connection, the connection to stdout.
+const STDIO_RELAY: &str = r#"
+import socket, sys, threading
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+def up():
+    while True:
+        b = sys.stdin.buffer.raw.read(65536)
+        if not b:
+            s.shutdown(socket.SHUT_WR); return
+        s.sendall(b)
+threading.Thread(target=up, daemon=True).start()
+out = sys.stdout.buffer
+while True:
+    b = s.recv(65536)
+    if not b: break
+    out.write(b); out.flush()
+"#;
+
+/// TLS over any blocking `Read + Write`: a client whose transport is a child process's
+/// stdin and stdout (the child relays to a TLS server), in blocking mode.
+#[test]
+fn tls_runs_over_a_childs_stdio() {
+    let setup = Setup::new();
+    let port = sslfile::Port::bind("127.0.0.1:0", &setup.server_ctx).unwrap();
+    let tcp_port = port.local_addr().unwrap().port();
+    let server = thread::spawn(move || {
+        let tls = port.accept().unwrap();
+        let mut request = [0u8; 5];
+        (&tls).read_exact(&mut request).unwrap();
+        (&tls).write_all(&random_bytes(100_000, 1)).unwrap();
+        let mut rest = Vec::new();
+        (&tls).read_to_end(&mut rest).unwrap(); // the client's close_notify
+        tls.close().unwrap();
+        request
+    });
+    let mut child = std::process::Command::new("python3")
+        .args(["-c", STDIO_RELAY, &tcp_port.to_string()])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let io = sslfile::IoStream::new(child.stdout.take().unwrap(), child.stdin.take().unwrap());
+    let tls = SslFile::client(io, &setup.client_ctx, "localhost").unwrap();
+    (&tls).write_all(b"hello").unwrap();
+    let mut page = vec![0u8; 100_000];
+    (&tls).read_exact(&mut page).unwrap();
+    assert!(page == random_bytes(100_000, 1));
+    tls.close().unwrap();
+    assert_eq!(&server.join().unwrap(), b"hello");
+    assert!(child.wait().unwrap().success());
 }

@@ -163,7 +163,7 @@ fn echo_server(stats: Arc<EchoStats>) -> impl Fn(SslFile) + Send + Sync + 'stati
         })));
         let s = stats.clone();
         conn.set_close_callback(Some(Arc::new(
-            move |_f: &SslFile, reason: Option<io::Error>| match reason {
+            move |_f: &SslFile, reason: Option<&sslfile::Error>| match reason {
                 None => {
                     s.clean_closes.fetch_add(1, Ordering::SeqCst);
                 }

@@ -122,7 +122,7 @@ fn watch_close<S: sslfile::Stream + 'static>(
     let (tx, rx) = mpsc::channel();
     let tx = Mutex::new(tx);
     tls.set_close_callback(Some(Arc::new(
-        move |_f: &SslFile<S>, e: Option<io::Error>| {
+        move |_f: &SslFile<S>, e: Option<&sslfile::Error>| {
             let _ = tx
                 .lock()
                 .unwrap()

@@ -186,7 +186,7 @@ fn connections_ended_every_way_leave_no_descriptor_memory_or_connection_behind()
                 }
             })),
             None,
-            Some(Arc::new(move |_f: &SslFile, e: Option<io::Error>| {
+            Some(Arc::new(move |_f: &SslFile, e: Option<&sslfile::Error>| {
                 let slot = match e.map(|e| e.kind()) {
                     None => 0,
                     Some(io::ErrorKind::BrokenPipe) => 1,

@@ -214,7 +214,7 @@ fn callback_mode_tls_in_tls_moves_16_mib_and_closes_cleanly() {
             read: Some(Arc::new(move |_f: &Stacked, d: &[u8]| {
                 g.lock().unwrap().extend_from_slice(d)
             })),
-            close: Some(Arc::new(move |f: &Stacked, e: Option<io::Error>| {
+            close: Some(Arc::new(move |f: &Stacked, e: Option<&sslfile::Error>| {
                 tx.send((e.map(|e| e.kind()), f.alpn_protocol())).unwrap();
                 stopper.stop();
             })),

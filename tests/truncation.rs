@@ -152,7 +152,7 @@ fn read_all<S: Stream + 'static>(stream: S, ctx: &Context, mode: Mode) -> Seen {
                 d.lock().unwrap().extend_from_slice(bytes)
             })));
             tls.set_close_callback(Some(Arc::new(
-                move |f: &SslFile<S>, e: Option<io::Error>| {
+                move |f: &SslFile<S>, e: Option<&sslfile::Error>| {
                     let _ = tx
                         .lock()
                         .unwrap()

@@ -146,7 +146,7 @@ fn callbacks(flows: &Flows, me: usize, mask: u8) -> Callbacks<Faulty> {
         }));
     }
     if mask & 4 != 0 {
-        cbs.close = Some(Arc::new(|f: &File, _e: Option<io::Error>| {
+        cbs.close = Some(Arc::new(|f: &File, _e: Option<&sslfile::Error>| {
             let _ = f.is_open();
         }));
     }

@@ -10,6 +10,7 @@
 //! callback may register, change or drop watches, schedule or remove call_outs, or stop the
 //! backend.
 
+mod sources;
 mod timers;
 mod watch;
 
@@ -21,7 +22,6 @@ use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use polling::{Events, Poller};
-use slab::Slab;
 
 pub use timers::CallOut;
 pub use watch::{ReadyFn, Watch, WatchSource};
@@ -59,7 +59,7 @@ pub struct Backend {
 
 pub(crate) struct Inner {
     poller: Poller,
-    sources: Mutex<Slab<ReadyFn>>,
+    sources: Mutex<sources::Sources>,
     timers: Mutex<Timers>,
     /// Held by the thread running the backend; holds the event buffer.
     runner: Mutex<Events>,
@@ -141,7 +141,7 @@ impl Backend {
         Ok(Backend {
             inner: Arc::new(Inner {
                 poller,
-                sources: Mutex::new(Slab::new()),
+                sources: Mutex::new(sources::Sources::default()),
                 timers: Mutex::new(Timers::default()),
                 runner: Mutex::new(Events::with_capacity(
                     NonZeroUsize::new(1024).expect("non-zero"),
@@ -249,17 +249,16 @@ impl Backend {
             Err(e) => return Err(e),
         }
         let mut ran = 0;
+        self.lock_sources().begin_round();
         for event in events.iter() {
-            let callback = {
-                let sources = self.inner.sources.lock().unwrap_or_else(|e| e.into_inner());
-                sources.get(event.key).cloned()
-            };
+            let callback = self.lock_sources().get(event.key);
             let ready = Interest::from_flags(event.readable, event.writable);
             if let (Some(callback), Some(ready)) = (callback, ready) {
                 callback(ready);
                 ran += 1;
             }
         }
+        self.lock_sources().end_round();
         drop(events);
         let now = Instant::now();
         loop {
@@ -334,11 +333,11 @@ impl Backend {
 
     /// How many descriptors are watched (for tests and statistics).
     pub fn watch_count(&self) -> usize {
-        self.inner
-            .sources
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .len()
+        self.lock_sources().len()
+    }
+
+    fn lock_sources(&self) -> std::sync::MutexGuard<'_, sources::Sources> {
+        self.inner.sources.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// How many call_outs are pending.
@@ -418,6 +417,67 @@ mod tests {
             0
         );
         assert_eq!(hits.load(Ordering::SeqCst), 4);
+    }
+
+    /// A callback removes another watch whose event is pending in the same round and adds a
+    /// new watch: the new one must not inherit the removed one's key, or that pending event
+    /// would run the new watch's callback.
+    #[test]
+    fn a_watch_added_during_a_round_never_gets_an_event_of_one_removed_in_it() {
+        let backend = Backend::new().unwrap();
+        let (a, mut a_peer) = UnixStream::pair().unwrap();
+        let (b, mut b_peer) = UnixStream::pair().unwrap();
+        let (c, mut c_peer) = UnixStream::pair().unwrap();
+        for peer in [&mut a_peer, &mut b_peer, &mut c_peer] {
+            peer.write_all(b"x").unwrap(); // all three readable
+        }
+        let c = Arc::new(c);
+        let watches: Arc<Mutex<Vec<Option<Watch>>>> = Arc::new(Mutex::new(Vec::new()));
+        let newcomer_ran = Arc::new(AtomicUsize::new(0));
+        let swapped = Arc::new(AtomicBool::new(false));
+        for (me, source) in [(0usize, Arc::new(a)), (1, Arc::new(b))] {
+            let (watches2, newcomer_ran, swapped, backend2, c) = (
+                watches.clone(),
+                newcomer_ran.clone(),
+                swapped.clone(),
+                backend.clone(),
+                c.clone(),
+            );
+            let callback: ReadyFn = Arc::new(move |_| {
+                if swapped.swap(true, Ordering::SeqCst) {
+                    return;
+                }
+                // Remove the other watch (its event is pending) and add a new one.
+                let other = watches2.lock().unwrap()[1 - me].take();
+                drop(other);
+                let ran = newcomer_ran.clone();
+                let newcomer = backend2
+                    .watch(
+                        c.clone(),
+                        Some(Interest::READ),
+                        Arc::new(move |_| {
+                            ran.fetch_add(1, Ordering::SeqCst);
+                        }),
+                    )
+                    .unwrap();
+                watches2.lock().unwrap().push(Some(newcomer));
+            });
+            let watch = backend
+                .watch(source, Some(Interest::READ), callback)
+                .unwrap();
+            watches.lock().unwrap().push(Some(watch));
+        }
+        backend.run_once(Some(Duration::from_millis(100))).unwrap();
+        assert!(swapped.load(Ordering::SeqCst));
+        assert_eq!(
+            newcomer_ran.load(Ordering::SeqCst),
+            0,
+            "the removed watch's event ran the new watch's callback"
+        );
+        // Its own readiness reaches it in the next round.
+        backend.run_once(Some(Duration::from_millis(100))).unwrap();
+        assert_eq!(newcomer_ran.load(Ordering::SeqCst), 1);
+        assert_eq!(backend.watch_count(), 2);
     }
 
     #[test]

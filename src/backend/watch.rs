@@ -99,7 +99,7 @@ impl Watch {
             .sources
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .try_remove(self.key);
+            .remove(self.key);
         callback
     }
 }

@@ -68,6 +68,7 @@ pub struct ContextBuilder {
     client_session_cache: usize,
     server_session_cache: usize,
     session_tickets: bool,
+    handshake_timeout: Option<std::time::Duration>,
 }
 
 impl Default for ContextBuilder {
@@ -88,6 +89,7 @@ impl Default for ContextBuilder {
             client_session_cache: DEFAULT_SESSION_CACHE,
             server_session_cache: DEFAULT_SESSION_CACHE,
             session_tickets: true,
+            handshake_timeout: Some(super::Context::DEFAULT_HANDSHAKE_TIMEOUT),
         }
     }
 }
@@ -467,6 +469,27 @@ impl ContextBuilder {
 
     // ----- build -------------------------------------------------------------------------
 
+    /// Ends every connection made with this context whose handshake has not completed
+    /// `timeout` after it started (`None`: no limit). Default:
+    /// [`Context::DEFAULT_HANDSHAKE_TIMEOUT`] (30 s), so that
+    /// [`SslFile::client`](crate::SslFile::client) against a server that accepts TCP but
+    /// never answers cannot block for ever. A file can change its own with
+    /// [`SslFile::set_handshake_timeout`](crate::SslFile::set_handshake_timeout); a
+    /// [`Port`](crate::Port) gives its connections the port's.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let ctx = sslfile::Context::builder()
+    ///     .handshake_timeout(Some(Duration::from_secs(5)))
+    ///     .build()?;
+    /// assert_eq!(ctx.handshake_timeout(), Some(Duration::from_secs(5)));
+    /// # Ok::<(), sslfile::Error>(())
+    /// ```
+    pub fn handshake_timeout(mut self, timeout: Option<std::time::Duration>) -> Self {
+        self.handshake_timeout = timeout;
+        self
+    }
+
     /// Finishes the context.
     ///
     /// # Errors
@@ -542,6 +565,7 @@ impl ContextBuilder {
                 server_sessions,
                 ticketer,
                 send_tls13_tickets: if resumes { 2 } else { 0 },
+                handshake_timeout: self.handshake_timeout,
                 provider,
                 client_configs: Default::default(),
                 server_configs: Default::default(),

@@ -95,6 +95,7 @@ struct Inner {
     send_tls13_tickets: usize,
     client_configs: [OnceLock<Arc<ClientConfig>>; 3],
     server_configs: [OnceLock<Arc<ServerConfig>>; 3],
+    handshake_timeout: Option<std::time::Duration>,
 }
 
 /// What a client connection is made from.
@@ -133,6 +134,15 @@ impl Context {
     /// The ALPN protocols offered (client) or accepted (server), in preference order.
     pub fn alpn_protocols(&self) -> &[Vec<u8>] {
         &self.inner.alpn
+    }
+
+    /// The handshake timeout of a context that was given none (see
+    /// [`ContextBuilder::handshake_timeout`]).
+    pub const DEFAULT_HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+    /// The handshake timeout of the connections made with this context.
+    pub fn handshake_timeout(&self) -> Option<std::time::Duration> {
+        self.inner.handshake_timeout
     }
 
     /// The context's version range: `(min, max)`.

@@ -1,4 +1,4 @@
-//! Callback mode (SPEC §5): the user's callbacks, when they run, and how long the backend
+//! Callback mode: the user's callbacks, when they run, and how long the backend
 //! keeps the file alive.
 //!
 //! A file is watched on its backend only while it has user callbacks (or output that must
@@ -26,9 +26,12 @@ pub type ReadCallback<S> = Arc<dyn Fn(&SslFile<S>, &[u8]) + Send + Sync + 'stati
 /// Called while more can be written: after the handshake, once pending output drained.
 pub type WriteCallback<S> = Arc<dyn Fn(&SslFile<S>) + Send + Sync + 'static>;
 /// Called once when the connection ends, after all data was delivered: `None` for a clean
-/// close_notify, else why (`BrokenPipe` for truncation, `ConnectionReset` for the peer's
-/// fatal alert, `ConnectionAborted` when we rejected the peer's data, …).
-pub type CloseCallback<S> = Arc<dyn Fn(&SslFile<S>, Option<io::Error>) + Send + Sync + 'static>;
+/// close_notify, else why, as [`Error::kind`] tells: `BrokenPipe` when the peer went away
+/// without close_notify (truncation, a reset, a hang-up during the handshake),
+/// `ConnectionReset` for the peer's fatal alert, `ConnectionAborted` when we rejected the
+/// peer's data (the TLS error is its source), `TimedOut` for a handshake or idle timeout.
+/// The same error type as the alert callback's.
+pub type CloseCallback<S> = Arc<dyn Fn(&SslFile<S>, Option<&Error>) + Send + Sync + 'static>;
 /// Called once when the handshake has completed.
 pub type AcceptCallback<S> = Arc<dyn Fn(&SslFile<S>) + Send + Sync + 'static>;
 /// Called instead of the close callback when the peer does not speak TLS, with the error
@@ -158,7 +161,7 @@ enum Action<S: Stream + 'static> {
     Accept(AcceptCallback<S>),
     Read(ReadCallback<S>, Vec<u8>),
     Write(WriteCallback<S>),
-    Close(CloseCallback<S>, Option<io::Error>),
+    Close(CloseCallback<S>, Option<Error>),
     Alert(AlertCallback<S>, Error, Vec<u8>),
 }
 
@@ -584,7 +587,7 @@ fn dispatch<S: Stream + 'static>(shared: &Arc<Shared<S>>) {
                         recycle(data);
                     }
                     Action::Write(cb) => cb(&file),
-                    Action::Close(cb, reason) => cb(&file, reason),
+                    Action::Close(cb, reason) => cb(&file, reason.as_ref()),
                     Action::Alert(cb, err, bytes) => cb(&file, &err, &bytes),
                 }
             }
@@ -740,14 +743,15 @@ impl Drop for Dispatching {
 }
 
 /// Why the connection ended, as the close callback reports it.
-fn close_reason(engine: &Engine) -> Option<io::Error> {
+fn close_reason(engine: &Engine) -> Option<Error> {
     match engine.error() {
-        Some(err @ Error::Tls { .. }) => Some(io::Error::new(
+        // We rejected what the peer sent: the connection was aborted, for this reason.
+        Some(err @ Error::Tls { .. }) => Some(Error::Io(Arc::new(io::Error::new(
             io::ErrorKind::ConnectionAborted,
             err.clone(),
-        )),
-        Some(err) => Some(err.clone().into()),
+        )))),
+        Some(err) => Some(err.clone()),
         None if engine.peer_closed() => None,
-        None => Some(engine.truncation().into()),
+        None => Some(engine.truncation()),
     }
 }

@@ -1,4 +1,4 @@
-//! Ending a connection: `close`, `close_clean`, `shutdown`, `into_stream`, drop (SPEC §4).
+//! Ending a connection: `close`, `close_clean`, `shutdown`, `into_stream`, drop.
 
 use std::io;
 use std::net::Shutdown;

@@ -67,6 +67,8 @@ pub(super) struct State {
 
 impl State {
     pub(super) fn new(ctx: Context, versions: VersionRange, blocking: bool) -> State {
+        let protection =
+            super::timeouts::Protection::with_handshake_timeout(ctx.handshake_timeout());
         State {
             engine: None,
             ctx,
@@ -82,7 +84,7 @@ impl State {
             plaintext_fallback: false,
             fallback_requested: false,
             last_error: None,
-            protection: Default::default(),
+            protection,
             read_poller: false,
             write_poller: false,
             waiters: 0,

@@ -92,12 +92,12 @@ pub struct SslFile<S: Stream + 'static = File> {
     shared: Arc<Shared<S>>,
 }
 
-/// The arguments of the seed's `create(stream, ctx, is_client, is_blocking, min_version,
+/// The arguments of Pike's `create(stream, ctx, is_client, is_blocking, min_version,
 /// max_version)`, for [`SslFile::create`].
 ///
 /// ```
 /// let options = sslfile::Options { is_client: true, ..Default::default() };
-/// assert!(!options.is_blocking); // nonblocking by default, as in the seed
+/// assert!(!options.is_blocking); // nonblocking by default, as in Pike
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct Options {
@@ -119,14 +119,25 @@ impl<S: Stream + 'static> SslFile<S> {
     /// starts in nonblocking mode. Call [`connect`](Self::connect) or
     /// [`accept`](Self::accept) next, after [`set_blocking`](Self::set_blocking) for a
     /// handshake that blocks.
+    ///
+    /// The file starts with the stream's timeout (a [`File`]'s
+    /// [`set_timeout`](File::set_timeout)) and the context's
+    /// [handshake timeout](crate::ContextBuilder::handshake_timeout) (30 s by default).
     pub fn new(stream: S, ctx: &Context) -> SslFile<S> {
-        let state = State::new(ctx.clone(), ctx.default_versions(), false);
+        SslFile::with_state(
+            stream,
+            State::new(ctx.clone(), ctx.default_versions(), false),
+        )
+    }
+
+    fn with_state(stream: S, mut state: State) -> SslFile<S> {
+        state.timeout = stream.timeout();
         SslFile {
             shared: Arc::new(Shared::new(stream, state)),
         }
     }
 
-    /// The seed's `create`: starts a client or server connection over `stream`.
+    /// Pike's `create`: starts a client or server connection over `stream`.
     ///
     /// In blocking mode the handshake completes here and its failure is the error. In
     /// nonblocking mode it proceeds with each `read`/`write`, and a failure is returned by
@@ -142,12 +153,10 @@ impl<S: Stream + 'static> SslFile<S> {
             options.min_version.unwrap_or(ctx_min),
             options.max_version.unwrap_or(ctx_max),
         )?;
-        let file = SslFile {
-            shared: Arc::new(Shared::new(
-                stream,
-                State::new(ctx.clone(), versions, options.is_blocking),
-            )),
-        };
+        let file = SslFile::with_state(
+            stream,
+            State::new(ctx.clone(), versions, options.is_blocking),
+        );
         if options.is_client {
             let name = match options.server_name {
                 Some(name) => name,

@@ -65,6 +65,10 @@ impl<S: Stream + 'static> Stream for SslFile<S> {
         Ok(SslFile::close(self)?)
     }
 
+    fn timeout(&self) -> Option<Duration> {
+        SslFile::timeout(self)
+    }
+
     fn unread(&self, bytes: &[u8]) -> io::Result<()> {
         match self.shared.lock().engine.as_mut() {
             Some(engine) => {

@@ -34,6 +34,14 @@ pub(super) struct Protection {
 }
 
 impl Protection {
+    /// No idle timeout, and `timeout` for handshakes.
+    pub(super) fn with_handshake_timeout(timeout: Option<Duration>) -> Protection {
+        Protection {
+            handshake_timeout: timeout,
+            ..Default::default()
+        }
+    }
+
     /// True if a timeout is set.
     pub(super) fn is_set(&self) -> bool {
         self.handshake_timeout.is_some() || self.idle_timeout.is_some()

@@ -137,6 +137,14 @@ impl<S: Stream> Stream for TransportSlot<S> {
         self.with(|s| Ok(s.unacknowledged_output())).ok().flatten()
     }
 
+    fn timeout(&self) -> Option<Duration> {
+        self.with(|s| Ok(s.timeout())).ok().flatten()
+    }
+
+    fn unread(&self, bytes: &[u8]) -> io::Result<()> {
+        self.with(|s| s.unread(bytes))
+    }
+
     fn set_linger(&self, linger: Option<Duration>) -> io::Result<()> {
         self.with(|s| s.set_linger(linger))
     }

@@ -92,10 +92,12 @@ impl Rig {
                 }
                 on_read.1.notify_all();
             })),
-            close: Some(Arc::new(move |_f: &SslFile, err: Option<io::Error>| {
-                lock(&on_close).closed = Some(err.as_ref().map(Failure::from_io));
-                on_close.1.notify_all();
-            })),
+            close: Some(Arc::new(
+                move |_f: &SslFile, err: Option<&sslfile::Error>| {
+                    lock(&on_close).closed = Some(err.map(|e| Failure::from_io(&e.clone().into())));
+                    on_close.1.notify_all();
+                },
+            )),
             accept: Some(Arc::new(move |_f: &SslFile| {
                 lock(&on_accept).handshake_done = true;
                 on_accept.1.notify_all();

@@ -76,16 +76,18 @@ impl Bulk for SslfileCallback {
                 progress.fetch_add(count.record(data.len()), Ordering::Relaxed);
             })),
             None,
-            Some(Arc::new(move |_: &SslFile, reason: Option<io::Error>| {
-                let _ = done_tx.try_send(reason);
-            })),
+            Some(Arc::new(
+                move |_: &SslFile, reason: Option<&sslfile::Error>| {
+                    let _ = done_tx.try_send(reason.cloned());
+                },
+            )),
         );
         let reason = done
             .recv()
             .map_err(|_| io::Error::other("the connection went without a close callback"))?;
         drop(runner);
         if let Some(err) = reason {
-            return Err(err);
+            return Err(err.into());
         }
         let count = count.lock().unwrap_or_else(|e| e.into_inner());
         Ok(count.result())

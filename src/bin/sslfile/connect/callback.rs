@@ -86,18 +86,20 @@ fn callbacks(session: &Session, state: &Shared, backend: &Backend) -> Callbacks<
                 read_backend.stop();
             }
         })),
-        close: Some(Arc::new(move |_: &SslFile, reason: Option<io::Error>| {
-            let mut st = lock(&close_state);
-            let handshaking = !st.handshake_done;
-            st.outcome = Some(match reason {
-                None => {
-                    log::debug!("the peer closed the connection (close_notify)");
-                    Ok(())
-                }
-                Some(e) => Err(session.ended(&e, handshaking)),
-            });
-            close_backend.stop();
-        })),
+        close: Some(Arc::new(
+            move |_: &SslFile, reason: Option<&sslfile::Error>| {
+                let mut st = lock(&close_state);
+                let handshaking = !st.handshake_done;
+                st.outcome = Some(match reason {
+                    None => {
+                        log::debug!("the peer closed the connection (close_notify)");
+                        Ok(())
+                    }
+                    Some(e) => Err(session.ended(&e.clone().into(), handshaking)),
+                });
+                close_backend.stop();
+            },
+        )),
         write: None,
         alert: None,
     }

@@ -136,7 +136,7 @@ fn start(socket: std::net::TcpStream, backend: &Backend, server: &Arc<Server>) {
         })),
         read: Some(read_callback(conn.clone())),
         close: Some(Arc::new(
-            move |file: &SslFile, reason: Option<io::Error>| {
+            move |file: &SslFile, reason: Option<&sslfile::Error>| {
                 let c = lock(&close_conn);
                 match (reason, c.service.is_some()) {
                     (None, _) => log::info!("{}: closed by the client (close_notify)", c.peer),
