@@ -12,8 +12,7 @@
 //! Needs the peer programs: `openssl`, `gnutls-cli`/`gnutls-serv` (gnutls-bin), `python3`,
 //! `curl`, `pike` (pike8.0-core); `.ci/run` installs them.
 
-mod common;
-mod interop;
+use crate::interop;
 
 use std::time::Instant;
 

@@ -19,7 +19,7 @@
 //! * `s_client -tls1_1` sends a TLS 1.1 ClientHello (legacy_version 0x0302, no
 //!   supported_versions) even at the default security level.
 
-mod common;
+use crate::common;
 
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};

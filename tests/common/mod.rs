@@ -2,7 +2,6 @@
 //!
 //! * [`certs`]: an in-memory test PKI (CA + leaf certificates) built with rcgen.
 //! * [`openssl`]: child-process wrappers around `openssl s_server` / `s_client`.
-//! * `cli`: the `sslfile` binary (`serve`, `connect`) as a child process.
 //! * [`faulty`]: a fault-injecting in-memory transport; [`outcome`]: the checks fault tests
 //!   make on a transfer.
 //! * [`process`]: peer programs as child processes, and `/proc` readers for their sockets.
@@ -13,8 +12,6 @@
 #![allow(dead_code)]
 
 pub mod certs;
-#[cfg(feature = "cli")]
-pub mod cli;
 pub mod faulty;
 pub mod openssl;
 pub mod outcome;
@@ -29,6 +26,13 @@ use std::io;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::thread;
 use std::time::{Duration, Instant};
+
+/// Serializes the tests that count process-wide things (live connections, open
+/// descriptors): each takes this first.
+pub fn process_wide() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 /// Default bound for every wait in the tests.
 pub const TIMEOUT: Duration = Duration::from_secs(10);

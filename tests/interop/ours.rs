@@ -187,7 +187,11 @@ impl Ours {
     ) -> Result<Vec<u8>, String> {
         let file = &self.file;
         let early = std::mem::take(&mut self.early);
-        thread::scope(|s| {
+        // Bounded as a whole, as in the other modes: a peer may fall silent for a long
+        // while, e.g. gnutls-cli printing 16 MiB one byte per write(2) on a loaded machine
+        // before it reads its stdin again.
+        file.set_timeout(Some(EXCHANGE_TIMEOUT));
+        let result = thread::scope(|s| {
             let reader = s.spawn(move || -> Result<Vec<u8>, String> {
                 let mut got = early;
                 let mut buf = vec![0u8; CHUNK];
@@ -215,7 +219,9 @@ impl Ours {
                 wrote?;
                 got
             }
-        })
+        });
+        file.set_timeout(Some(STEP_TIMEOUT));
+        result
     }
 
     fn exchange_nonblocking(

@@ -252,7 +252,7 @@ pub fn versions() -> Vec<(&'static str, String)> {
 
 /// The rustls version in Cargo.lock.
 fn rustls_version() -> String {
-    let lock = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.lock"))
+    let lock = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.lock"))
         .unwrap_or_default();
     let mut lines = lock.lines();
     while let Some(line) = lines.next() {

@@ -17,7 +17,7 @@ pub enum Script {
 
 impl Script {
     fn command(self) -> Command {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers");
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/peers");
         match self {
             Script::Python => {
                 let mut cmd = Command::new("python3");

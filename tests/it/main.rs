@@ -1,0 +1,32 @@
+//! The behaviour tests, one module per topic, in one test binary (every extra binary links
+//! aws-lc again, slowly on two cores). Each module's doc says what it covers; the helpers
+//! are in `tests/common`. Tests that count process-wide connections or descriptors are in
+//! the `global` binary, the soak and the interop matrix in binaries of their own.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod backend_nesting;
+mod callbacks;
+mod clean_close;
+mod client_auth;
+mod close_table;
+mod context_certs;
+mod context_params;
+mod fault_regressions;
+mod faults_pumped;
+mod faults_threaded;
+mod file_callbacks;
+mod handshake;
+mod harness_selftest;
+mod nonblocking;
+mod nothing_lost;
+mod protection;
+mod resumption;
+mod stacking;
+mod starttls;
+mod threads;
+mod timeouts;
+mod truncation;
+mod trust;
+mod trust_system;

@@ -1,0 +1,1 @@
+//! The sslfile-tests package has only test targets (see Cargo.toml).
