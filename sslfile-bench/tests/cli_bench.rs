@@ -101,7 +101,12 @@ fn bench_compares_every_mode_with_rustls_on_throughput_and_handshakes() {
             "sslfile callback",
         ];
         let bulk = format!("TLS {tls}: bulk throughput");
-        check(&stdout, &bulk, &modes, &["rustls StreamOwned", "tokio-rustls"]);
+        check(
+            &stdout,
+            &bulk,
+            &modes,
+            &["rustls StreamOwned", "tokio-rustls"],
+        );
         for what in ["full handshakes", "resumed handshakes"] {
             let title = format!("TLS {tls}, ECDSA P-256: {what}");
             check(

@@ -290,10 +290,7 @@ fn bad_options_say_what_is_wrong() {
 
 #[test]
 fn every_subcommand_has_help() {
-    for (command, option) in [
-        ("serve", "--mode <MODE>"),
-        ("connect", "--cafile <PEM>"),
-    ] {
+    for (command, option) in [("serve", "--mode <MODE>"), ("connect", "--cafile <PEM>")] {
         let (status, stdout, stderr) = run(&[command, "--help"]);
         assert!(status.success(), "{command}: {stderr}");
         assert!(stdout.contains(option), "{command}: {stdout}");
