@@ -1,4 +1,4 @@
-//! Two-thread full duplex (SPEC §6): on one sslfile connection, N MiB one way, then, on a
+//! Two-thread full duplex: on one sslfile connection, N MiB one way, then, on a
 //! fresh one, N MiB each way at once (a reading and a writing thread on each file);
 //! the combined rate over the one-way rate, over two links:
 //!

@@ -454,7 +454,7 @@ impl Engine {
             Some(TlsVersion::Tls1_3)
                 if self.key_updates_since_peer_data >= KEY_UPDATES_WITHOUT_PEER_DATA =>
             {
-                Err(Error::Unsupported(
+                Err(Error::Misuse(
                     "too many key updates while the peer sent no data: \
                      peers end the connection after 32 of them",
                 ))
@@ -474,7 +474,7 @@ impl Engine {
             Some(_) => Err(Error::Unsupported(
                 "renegotiation is disabled: TLS 1.2 renegotiation is insecure (CVE-2009-3555)",
             )),
-            None => Err(Error::Unsupported(
+            None => Err(Error::Misuse(
                 "cannot update keys before the handshake has completed",
             )),
         }

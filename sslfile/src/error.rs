@@ -24,6 +24,7 @@ use std::sync::Arc;
 /// | a blocking operation ran past the timeout | [`Error::TimedOut`] | `TimedOut` | `ETIMEDOUT` |
 /// | bad configuration (no certificate, TLS 1.0 requested…) | [`Error::Config`] | `InvalidInput` | `EINVAL` |
 /// | an operation the protocol in use cannot do (TLS 1.2 renegotiation) | [`Error::Unsupported`] | `Unsupported` | — |
+/// | a call the connection's state does not allow (a second handshake, a key update before the first) | [`Error::Misuse`] | `InvalidInput` | `EINVAL` |
 /// | the transport failed | [`Error::Io`] | the transport's | the transport's |
 ///
 /// # Examples
@@ -79,6 +80,9 @@ pub enum Error {
     Config(String),
     /// The operation is not available with the negotiated protocol; the message says why.
     Unsupported(&'static str),
+    /// The call is not allowed in the connection's present state (a caller mistake, such as
+    /// starting the handshake twice); the message says why.
+    Misuse(&'static str),
     /// The transport (socket, pipe, inner TLS layer) failed.
     Io(Arc<io::Error>),
 }
@@ -92,7 +96,7 @@ impl Error {
             Error::Tls { .. } => io::ErrorKind::InvalidData,
             Error::Closed | Error::NotStarted => io::ErrorKind::NotConnected,
             Error::TimedOut => io::ErrorKind::TimedOut,
-            Error::Config(_) => io::ErrorKind::InvalidInput,
+            Error::Config(_) | Error::Misuse(_) => io::ErrorKind::InvalidInput,
             Error::Unsupported(_) => io::ErrorKind::Unsupported,
             Error::Io(e) => e.kind(),
         }
@@ -111,7 +115,7 @@ impl Error {
             Error::PeerAlert { .. } => Errno::CONNRESET,
             Error::Closed | Error::NotStarted => Errno::NOTCONN,
             Error::TimedOut => Errno::TIMEDOUT,
-            Error::Config(_) => Errno::INVAL,
+            Error::Config(_) | Error::Misuse(_) => Errno::INVAL,
             Error::Tls { .. } | Error::Unsupported(_) => return None,
         };
         Some(errno.raw_os_error())
@@ -189,7 +193,7 @@ impl fmt::Display for Error {
             ),
             Error::TimedOut => f.write_str("the operation timed out"),
             Error::Config(message) => write!(f, "invalid TLS configuration: {message}"),
-            Error::Unsupported(message) => f.write_str(message),
+            Error::Unsupported(message) | Error::Misuse(message) => f.write_str(message),
             // An error of ours carried with another kind (see `CloseCallback`): itself.
             Error::Io(e) if e.get_ref().is_some_and(|inner| inner.is::<Error>()) => {
                 write!(f, "{e}")

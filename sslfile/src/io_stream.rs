@@ -6,7 +6,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
-use crate::stream::{Addr, Interest, Stream};
+use crate::interest::Interest;
+use crate::stream::{Addr, Stream};
 
 /// A blocking reader and writer as a transport for TLS in blocking mode.
 ///

@@ -225,14 +225,14 @@
 //! | `close()` | [`SslFile::close`] |
 //! | `close(0, 1)` (clean close) | [`SslFile::close_clean`] |
 //! | `close("w")` | [`SslFile::shutdown`]`(Shutdown::Write)` |
-//! | `shutdown()` | [`SslFile::into_stream`] |
+//! | `shutdown()` | [`SslFile::into_stream`], [`SslFile::take_stream`] |
 //! | `destroy()` | `Drop` |
 //! | `set_blocking()`, `set_nonblocking()` | [`SslFile::set_blocking`], [`SslFile::set_nonblocking`] |
 //! | `is_open()` | [`SslFile::is_open`] → [`OpenState`] |
 //! | `errno()` | [`SslFile::errno`] → [`Error`] (with [`Error::raw_os_error`]) |
 //! | `linger(seconds)` | [`SslFile::linger`] |
 //! | `renegotiate()` | [`SslFile::renegotiate`] (TLS 1.3 key update; TLS 1.2: refused) |
-//! | `next_protocol` | [`SslFile::next_protocol`] / [`SslFile::alpn_protocol`] |
+//! | `next_protocol` | [`SslFile::alpn_protocol`] (`next_protocol` finds it in the docs' search) |
 //! | `get_peer_certificates()` | [`SslFile::peer_certificates`] |
 //! | `query_address(0/1)` | [`SslFile::peer_addr`], [`SslFile::local_addr`] |
 //! | `query_version()`, `query_suite()` | [`SslFile::protocol_version`], [`SslFile::cipher_suite`] |
@@ -271,8 +271,8 @@ mod describe;
 mod engine;
 mod error;
 mod file;
-mod file_callbacks;
 mod framing;
+mod interest;
 mod io_stream;
 mod port;
 mod resolver;
@@ -287,7 +287,8 @@ pub use backend::{Backend, CallOut, ReadyFn, Watch, WatchSource};
 pub use context::{ClientAuth, Context, ContextBuilder};
 pub use error::Error;
 pub use file::File;
-pub use file_callbacks::{FileCloseCallback, FileReadCallback, FileWriteCallback};
+pub use file::{FileCloseCallback, FileReadCallback, FileWriteCallback};
+pub use interest::Interest;
 pub use io_stream::IoStream;
 pub use port::{PlaintextFallback, Port, PortCallback};
 pub use session::Session;
@@ -296,8 +297,12 @@ pub use ssl_file::{
     AcceptCallback, AlertCallback, Callbacks, CloseCallback, OpenState, Options, ReadCallback,
     SslFile, StreamRef, WriteCallback,
 };
-pub use stream::{Addr, Interest, SavedCallbacks, Stream};
+pub use stream::{Addr, Stream, Watchable};
 pub use version::TlsVersion;
 
 /// The rustls types that appear in this crate's API.
 pub use rustls::{AlertDescription, CipherSuite, HandshakeKind, NamedGroup};
+
+/// The rustls this crate is built on (its types appear in [`Error`] and the introspection
+/// methods), so that a user names them without a version of their own to keep in step.
+pub use rustls;

@@ -11,8 +11,8 @@ use crate::backend::{Backend, Watch};
 use crate::context::Context;
 use crate::error::Error;
 use crate::file::File;
+use crate::interest::Interest;
 use crate::ssl_file::SslFile;
-use crate::stream::Interest;
 use crate::sys::wait_fd;
 
 /// Called with each connection whose handshake completed, on the port's backend.

@@ -7,73 +7,19 @@
 //! blocks. Every blocking behaviour of the crate is "try the step; on `WouldBlock`, `wait`".
 //!
 //! [`File`](crate::File) implements it for sockets and socket pairs; `SslFile` implements it
-//! too, so TLS can run over TLS.
+//! too, so TLS can run over TLS. [`Watchable`] is the part callback mode needs.
 
+use std::any::Any;
 use std::fmt;
 use std::io::{self, IoSlice};
-use std::ops::BitOr;
 use std::time::{Duration, Instant};
 
 use crate::backend::{Backend, ReadyFn};
-
-/// Which readiness a caller waits for. Cannot be empty.
-///
-/// ```
-/// use sslfile::Interest;
-/// let both = Interest::READ | Interest::WRITE;
-/// assert!(both.is_readable() && both.is_writable());
-/// ```
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Interest(u8);
-
-impl Interest {
-    /// Readable: `read_nb` can make progress (data, EOF or an error).
-    pub const READ: Interest = Interest(1);
-    /// Writable: `write_nb` can make progress.
-    pub const WRITE: Interest = Interest(2);
-    /// Both.
-    pub const BOTH: Interest = Interest(3);
-
-    /// True if this includes [`Interest::READ`].
-    pub fn is_readable(self) -> bool {
-        self.0 & 1 != 0
-    }
-
-    /// True if this includes [`Interest::WRITE`].
-    pub fn is_writable(self) -> bool {
-        self.0 & 2 != 0
-    }
-
-    /// Builds an interest from two flags; `None` if both are false.
-    pub fn from_flags(read: bool, write: bool) -> Option<Interest> {
-        match (read, write) {
-            (false, false) => None,
-            (true, false) => Some(Interest::READ),
-            (false, true) => Some(Interest::WRITE),
-            (true, true) => Some(Interest::BOTH),
-        }
-    }
-}
-
-impl BitOr for Interest {
-    type Output = Interest;
-    fn bitor(self, rhs: Interest) -> Interest {
-        Interest(self.0 | rhs.0)
-    }
-}
-
-impl fmt::Debug for Interest {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self.0 {
-            1 => "READ",
-            2 => "WRITE",
-            _ => "READ | WRITE",
-        })
-    }
-}
+pub use crate::interest::Interest;
 
 /// A transport's address: an IP socket address or a Unix-domain one.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub enum Addr {
     /// TCP over IPv4 or IPv6.
     Inet(std::net::SocketAddr),
@@ -96,7 +42,8 @@ impl fmt::Display for Addr {
 /// What [`SslFile`](crate::SslFile) needs from the stream it runs over.
 ///
 /// All methods take `&self`; implementations are internally synchronised so that one thread
-/// may read while another writes. The `_nb` methods never block.
+/// may read while another writes. The `_nb` methods never block. Callback mode needs more:
+/// a stream that a backend can watch says so with [`watchable`](Self::watchable).
 pub trait Stream: Send + Sync {
     /// Reads what is available without blocking: `Ok(0)` at end of stream,
     /// `Err(WouldBlock)` when nothing is available yet.
@@ -131,6 +78,12 @@ pub trait Stream: Send + Sync {
     /// wake up. Closing twice is not an error.
     fn close(&self) -> io::Result<()>;
 
+    /// The remote address.
+    fn peer_addr(&self) -> io::Result<Addr>;
+
+    /// The local address.
+    fn local_addr(&self) -> io::Result<Addr>;
+
     /// The timeout the stream's own blocking operations have (e.g. set with
     /// [`File::set_timeout`](crate::File::set_timeout)): an `SslFile` made over the stream
     /// starts with it. `None` (the default): no timeout.
@@ -163,63 +116,48 @@ pub trait Stream: Send + Sync {
         Ok(())
     }
 
-    /// Callback mode: calls `on_ready` on `backend` while the stream is ready for the
-    /// interest set by [`set_interest`](Self::set_interest) (level-triggered; none at
-    /// first). Replaces an earlier watch. Streams without a descriptor: `Unsupported`.
-    fn watch(&self, _backend: &Backend, _on_ready: ReadyFn) -> io::Result<()> {
-        Err(io::Error::new(
-            io::ErrorKind::Unsupported,
-            "this stream cannot be used in callback mode",
-        ))
+    /// The stream as a backend can watch it, for callback mode; `None` (the default): it
+    /// cannot be used in callback mode (blocking and nonblocking modes work).
+    fn watchable(&self) -> Option<&dyn Watchable> {
+        None
     }
+}
+
+/// A stream that a [`Backend`] can watch: what callback mode needs from a transport.
+pub trait Watchable {
+    /// Calls `on_ready` on `backend` while the stream is ready for the interest set by
+    /// [`set_interest`](Self::set_interest) (level-triggered; none at first). Replaces an
+    /// earlier watch.
+    fn watch(&self, backend: &Backend, on_ready: ReadyFn) -> io::Result<()>;
 
     /// What the watch waits for (`None`: nothing for now). A layered stream adds what it
     /// needs itself (a TLS layer with output to flush adds `WRITE`).
-    fn set_interest(&self, _interest: Option<Interest>) -> io::Result<()> {
-        Ok(())
-    }
+    fn set_interest(&self, interest: Option<Interest>) -> io::Result<()>;
 
     /// Ends the watch; the backend drops its reference to the callback.
-    fn unwatch(&self) {}
+    fn unwatch(&self);
 
     /// The backend the stream is watched on, if any.
-    fn backend(&self) -> Option<Backend> {
-        None
-    }
+    fn backend(&self) -> Option<Backend>;
 
     /// True if the stream holds input that descriptor readiness does not show (a TLS layer
-    /// with decrypted data): a watcher should read again without waiting.
+    /// with decrypted data, bytes put back with `unread`): a watcher should read again
+    /// without waiting.
     fn has_buffered_input(&self) -> bool {
         false
     }
 
-    /// Takes the stream's own callbacks away (they are kept, not called) while another
-    /// layer uses the stream; [`restore_callbacks`](Self::restore_callbacks) puts them back.
-    fn take_callbacks(&self) -> SavedCallbacks {
-        SavedCallbacks(None)
+    /// Sets the stream's own callbacks aside (kept, not called) while a TLS layer uses it;
+    /// [`unpark_callbacks`](Self::unpark_callbacks) puts them back. Plumbing between the
+    /// crate's own streams: the default parks nothing.
+    #[doc(hidden)]
+    fn park_callbacks(&self) -> Option<Box<dyn Any + Send>> {
+        None
     }
 
-    /// Puts back what [`take_callbacks`](Self::take_callbacks) took.
-    fn restore_callbacks(&self, _saved: SavedCallbacks) {}
-
-    /// The remote address.
-    fn peer_addr(&self) -> io::Result<Addr>;
-
-    /// The local address.
-    fn local_addr(&self) -> io::Result<Addr>;
-}
-
-/// A stream's own callbacks and backend, set aside while a TLS layer uses the stream.
-pub struct SavedCallbacks(pub(crate) Option<Box<dyn std::any::Any + Send>>);
-
-impl fmt::Debug for SavedCallbacks {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(if self.0.is_some() {
-            "SavedCallbacks(..)"
-        } else {
-            "SavedCallbacks(none)"
-        })
-    }
+    /// Puts back what [`park_callbacks`](Self::park_callbacks) set aside.
+    #[doc(hidden)]
+    fn unpark_callbacks(&self, _parked: Box<dyn Any + Send>) {}
 }
 
 /// A deadline `timeout` from now, or none.

@@ -9,7 +9,7 @@ use std::time::Instant;
 use rustix::event::{poll, PollFd, PollFlags, Timespec};
 use rustix::io::Errno;
 
-use crate::stream::Interest;
+use crate::interest::Interest;
 
 /// Blocks until `fd` is ready for `interest`, has hung up or failed, or `deadline` passes
 /// (`Err(TimedOut)`). Interrupted waits are resumed.

@@ -24,7 +24,7 @@ use std::io;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use sslfile::{Addr, Backend, Interest, ReadyFn, Stream};
+use sslfile::{Addr, Backend, Interest, ReadyFn, Stream, Watchable};
 
 /// What one `read_nb`/`write_nb` call suffers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -614,6 +614,10 @@ fn err(kind: io::ErrorKind, what: &str) -> io::Error {
 }
 
 impl Stream for Faulty {
+    fn watchable(&self) -> Option<&dyn Watchable> {
+        Some(self)
+    }
+
     fn read_nb(&self, buf: &mut [u8]) -> io::Result<usize> {
         let e = self.end;
         let mut st = self.link.lock();
@@ -773,6 +777,22 @@ impl Stream for Faulty {
         Ok(())
     }
 
+    fn peer_addr(&self) -> io::Result<Addr> {
+        Err(err(
+            io::ErrorKind::Unsupported,
+            "an in-memory pair has no address",
+        ))
+    }
+
+    fn local_addr(&self) -> io::Result<Addr> {
+        Err(err(
+            io::ErrorKind::Unsupported,
+            "an in-memory pair has no address",
+        ))
+    }
+}
+
+impl Watchable for Faulty {
     fn watch(&self, backend: &Backend, on_ready: ReadyFn) -> io::Result<()> {
         let mut st = self.link.lock();
         if st.ends[self.end].closed {
@@ -809,20 +829,6 @@ impl Stream for Faulty {
     fn backend(&self) -> Option<Backend> {
         let st = self.link.lock();
         st.ends[self.end].watch.as_ref().map(|w| w.backend.clone())
-    }
-
-    fn peer_addr(&self) -> io::Result<Addr> {
-        Err(err(
-            io::ErrorKind::Unsupported,
-            "an in-memory pair has no address",
-        ))
-    }
-
-    fn local_addr(&self) -> io::Result<Addr> {
-        Err(err(
-            io::ErrorKind::Unsupported,
-            "an in-memory pair has no address",
-        ))
     }
 }
 

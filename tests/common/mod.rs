@@ -5,6 +5,7 @@
 //! * [`faulty`]: a fault-injecting in-memory transport; [`outcome`]: the checks fault tests
 //!   make on a transfer.
 //! * [`process`]: peer programs as child processes, and `/proc` readers for their sockets.
+//! * [`running`]: a backend run by a thread of its own.
 //! * small helpers here: deterministic random data, free ports, bounded waits.
 //!
 //! Every test binary uses only a subset of these helpers, hence the
@@ -18,6 +19,7 @@ pub mod outcome;
 pub mod pair;
 pub mod process;
 pub mod relay;
+pub mod running;
 
 #[allow(unused_imports)]
 pub use certs::tempdir;

@@ -6,6 +6,7 @@
 //! of this binary takes `LOCK` and leaves nothing behind.
 
 use crate::common;
+use common::running::Running;
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -18,7 +19,7 @@ use std::time::{Duration, Instant};
 use common::certs::TestPki;
 use common::pair::{eventually, Setup};
 use common::{random_bytes, TIMEOUT};
-use sslfile::{Backend, Context, File, Port, SslFile};
+use sslfile::{Context, File, Port, SslFile};
 
 /// Serializes the tests of this binary (process-wide counters).
 fn serialize() -> std::sync::MutexGuard<'static, ()> {
@@ -46,40 +47,6 @@ fn within<T: Send + 'static>(
             Ok(()) => unreachable!("the thread sent nothing and did not panic"),
         },
         Err(mpsc::RecvTimeoutError::Timeout) => panic!("{what}: no result within {limit:?}"),
-    }
-}
-
-/// A backend run by a thread of its own; stopped and joined on drop.
-struct Running {
-    backend: Backend,
-    thread: Option<thread::JoinHandle<()>>,
-}
-
-impl Running {
-    fn new() -> Running {
-        let backend = Backend::new().unwrap();
-        let b = backend.clone();
-        let thread = thread::spawn(move || b.run().unwrap());
-        // `run()` clears an earlier `stop()`: make sure it is running before anyone may
-        // stop it, or the stop could be lost and the join hang.
-        let (tx, rx) = mpsc::channel();
-        backend.call_out(Duration::ZERO, move || {
-            let _ = tx.send(());
-        });
-        rx.recv_timeout(TIMEOUT).expect("the backend runs");
-        Running {
-            backend,
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        self.backend.stop();
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
     }
 }
 

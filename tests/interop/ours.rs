@@ -313,6 +313,7 @@ impl Ours {
                     if Instant::now() > deadline {
                         return Err("nonblocking clean close: no close_notify from the peer".into());
                     }
+                    let _ = self.file.close_clean(); // drives it on
                     self.wait_ready(Interest::READ);
                 }
             }
@@ -356,6 +357,7 @@ impl Ours {
                     if Instant::now() > deadline {
                         return Err("nonblocking clean close: no end".into());
                     }
+                    let _ = self.file.close_clean(); // drives it on
                     self.wait_ready(Interest::READ);
                 }
                 match self.file.close_clean() {

@@ -2,6 +2,7 @@
 //! next to blocking calls, and lifetime on the backend.
 
 use crate::common;
+use common::running::run_in_thread;
 
 use std::io::{self, Read, Write};
 use std::sync::mpsc;
@@ -13,12 +14,6 @@ use common::pair::{eventually, raw_pair, Setup, Transport, TRANSPORTS};
 use sslfile::{Backend, Callbacks, SslFile};
 
 const PAYLOAD: usize = 65_519;
-
-/// Runs `backend` in a thread until `stop` is called on it.
-fn run_in_thread(backend: &Backend) -> thread::JoinHandle<()> {
-    let b = backend.clone();
-    thread::spawn(move || b.run().unwrap())
-}
 
 /// Pike's SSL.File echo test: the client writes from its write callback in ≤ 4 KiB slices,
 /// the server echoes from its write callback, closes when all came back; the client's close

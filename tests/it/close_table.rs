@@ -361,10 +361,13 @@ fn close_with_unread_session_tickets_delivers_everything_to_the_peer() {
 #[test]
 fn a_nonblocking_close_with_output_left_finishes_on_the_backend() {
     let setup = Setup::new();
-    let default = sslfile::Backend::default_backend();
+    // The file's own backend (other tests use the default one at the same time).
+    let running = common::running::Running::new();
+    let backend = running.backend.clone();
     for transport in TRANSPORTS {
         let (client, server) = setup.connect(transport);
         client.set_nonblocking();
+        client.set_backend(&backend);
         let data = common::random_bytes(8 << 20, 11);
         let mut accepted = 0;
         while accepted < data.len() {
@@ -378,10 +381,11 @@ fn a_nonblocking_close_with_output_left_finishes_on_the_backend() {
             accepted < data.len(),
             "{transport:?}: the socket never filled"
         );
-        assert_eq!(default.watch_count(), 0);
+        assert_eq!(backend.watch_count(), 0);
         client.close().unwrap(); // returns at once: the peer reads nothing yet
-                                 // The rest is the default backend's job (no thread per close).
-        assert_eq!(default.watch_count(), 1, "{transport:?}");
+                                 // The rest is the backend's job (no thread per close).
+        assert_eq!(backend.watch_count(), 1, "{transport:?}");
+        assert_eq!(backend.closing_connections(), 1, "{transport:?}");
         drop(client);
         let mut got = vec![0u8; accepted];
         (&server).read_exact(&mut got).unwrap();
@@ -392,6 +396,8 @@ fn a_nonblocking_close_with_output_left_finishes_on_the_backend() {
             0,
             "{transport:?}: close_notify"
         );
-        eventually(|| (default.watch_count() == 0).then_some(()));
+        drop(server); // its end: the lingering close is over
+        eventually(|| (backend.closing_connections() == 0).then_some(()));
+        eventually(|| (backend.watch_count() == 0).then_some(()));
     }
 }

@@ -403,12 +403,11 @@ impl Side {
                 Err(e) => p.fail(file, &e.into()),
             },
             CloseHow::CloseClean => {
-                if !p.closing {
-                    p.closing = true;
-                    if let Err(e) = file.close_clean() {
-                        p.fail(file, &e.into());
-                        return;
-                    }
+                // The first call starts the clean close, each later one drives it on.
+                p.closing = true;
+                if let Err(e) = file.close_clean() {
+                    p.fail(file, &e.into());
+                    return;
                 }
                 match file.is_open() {
                     sslfile::OpenState::Closing => {}

@@ -3,21 +3,16 @@
 //! callback runs once at end of stream (no error) or when reading fails (the error).
 
 use crate::common;
+use common::running::run_in_thread;
 
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
-use std::thread;
 use std::time::Duration;
 
 use common::pair::{eventually, raw_pair, Transport, TRANSPORTS};
 use sslfile::{Backend, File};
-
-fn run_in_thread(backend: &Backend) -> thread::JoinHandle<()> {
-    let b = backend.clone();
-    thread::spawn(move || b.run().unwrap())
-}
 
 #[test]
 fn read_callback_gets_every_byte_and_close_callback_fires_once_at_end_of_stream() {

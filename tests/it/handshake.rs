@@ -195,7 +195,7 @@ fn alpn_is_negotiated_and_reported() {
     let setup = Setup::with_alpn(&["h2", "http/1.1"], &["http/1.1", "h2"]);
     let (client, server) = setup.connect(Transport::SocketPair);
     assert_eq!(client.alpn_protocol().as_deref(), Some(&b"h2"[..]));
-    assert_eq!(server.next_protocol().as_deref(), Some(&b"h2"[..]));
+    assert_eq!(server.alpn_protocol().as_deref(), Some(&b"h2"[..]));
 }
 
 #[test]
@@ -295,11 +295,7 @@ fn a_client_without_sni_gets_the_default_certificate() {
         names
     });
     // By IP, seed style: no server name, so the peer's IP is verified and no SNI sent.
-    let options = Options {
-        is_client: true,
-        is_blocking: true,
-        ..Default::default()
-    };
+    let options = Options::new().client_by_ip().blocking(true);
     let by_ip = SslFile::create(File::connect(addr).unwrap(), &client_ctx, options).unwrap();
     assert_eq!(by_ip.peer_certificates().unwrap()[0], default_leaf.cert_der);
     assert_eq!(by_ip.server_name().as_deref(), Some("127.0.0.1"));
@@ -316,16 +312,7 @@ fn a_client_without_sni_gets_the_default_certificate() {
 fn create_nonblocking_runs_the_handshake_through_reads_and_writes() {
     let setup = Setup::new();
     let (c, s) = raw_pair(Transport::SocketPair);
-    let client = SslFile::create(
-        c,
-        &setup.client_ctx,
-        Options {
-            is_client: true,
-            server_name: Some("localhost".into()),
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let client = SslFile::create(c, &setup.client_ctx, Options::new().client("localhost")).unwrap();
     let server = SslFile::create(s, &setup.server_ctx, Options::default()).unwrap();
     assert!(client.is_client() && !server.is_client());
     assert!(!client.is_blocking());
@@ -361,13 +348,10 @@ fn create_refuses_old_versions_and_empty_ranges() {
         (TlsVersion::Tls1_3, TlsVersion::Tls1_2, "empty"),
     ] {
         let (c, _s) = raw_pair(Transport::SocketPair);
-        let options = Options {
-            is_client: true,
-            min_version: Some(min),
-            max_version: Some(max),
-            server_name: Some("localhost".into()),
-            ..Default::default()
-        };
+        let mut options = Options::new().client("localhost");
+        // Set by hand: the builder's `versions` takes only what the range type allows.
+        options.min_version = Some(min);
+        options.max_version = Some(max);
         let err = SslFile::create(c, &setup.client_ctx, options).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
         assert!(err.to_string().contains(words), "{err}");
@@ -406,19 +390,13 @@ fn introspection_reports_what_was_negotiated() {
         let (c, s) = raw_pair(Transport::Tcp);
         let server_ctx = setup.server_ctx.clone();
         let server = thread::spawn(move || {
-            let options = Options {
-                is_blocking: true,
-                ..Default::default()
-            };
+            let options = Options::new().blocking(true);
             SslFile::create(s, &server_ctx, options).unwrap()
         });
-        let options = Options {
-            is_client: true,
-            is_blocking: true,
-            min_version: Some(min),
-            max_version: Some(max),
-            server_name: Some("localhost".into()),
-        };
+        let options = Options::new()
+            .client("localhost")
+            .blocking(true)
+            .versions(min, max);
         let client = SslFile::create(c, &setup.client_ctx, options).unwrap();
         let server = server.join().unwrap();
         for file in [&client, &server] {

@@ -7,6 +7,7 @@
 //! transport over from inside a callback.
 
 use crate::common;
+use common::running::Running;
 
 use std::io::{self, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -124,33 +125,6 @@ fn write_and_close(file: SslFile, data: Arc<Vec<u8>>, mode: Mode, backend: &Back
             })));
             drop(file); // the backend holds it while it has callbacks
             done_rx.recv_timeout(TIMEOUT).expect("the callback closed");
-        }
-    }
-}
-
-/// A backend run by a thread of its own until dropped.
-struct Running {
-    backend: Backend,
-    thread: Option<thread::JoinHandle<()>>,
-}
-
-impl Running {
-    fn new() -> Running {
-        let backend = Backend::new().unwrap();
-        let runner = backend.clone();
-        let thread = thread::spawn(move || runner.run().unwrap());
-        Running {
-            backend,
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        self.backend.stop();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
         }
     }
 }
@@ -604,7 +578,9 @@ fn into_stream_returns_every_byte_that_follows_the_peers_close_notify() {
                         }
                         thread::sleep(Duration::from_millis(delay_ms));
                         (&*peer.stream().unwrap()).write_all(&peer_tail).unwrap();
-                        while peer.is_open() == sslfile::OpenState::Closing {
+                        while peer.close_clean().is_ok()
+                            && peer.is_open() == sslfile::OpenState::Closing
+                        {
                             assert!(Instant::now() < deadline, "our close_notify never came");
                             thread::sleep(Duration::from_millis(1));
                         }

@@ -7,6 +7,7 @@
 //! within a few times its value on a loaded machine): they check behaviour, not speed.
 
 use crate::common;
+use common::running::Running;
 
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
@@ -18,41 +19,9 @@ use std::time::{Duration, Instant};
 use common::faulty::Faulty;
 use common::pair::{raw_pair, Setup, TRANSPORTS};
 use common::TIMEOUT;
-use sslfile::{Backend, File, Port, SslFile};
+use sslfile::{File, Port, SslFile};
 
 const SHORT: Duration = Duration::from_millis(300);
-
-/// A backend run by a thread of its own; stopped and joined on drop.
-struct Running {
-    backend: Backend,
-    thread: Option<thread::JoinHandle<()>>,
-}
-
-impl Running {
-    fn new() -> Running {
-        let backend = Backend::new().unwrap();
-        let b = backend.clone();
-        let thread = thread::spawn(move || b.run().unwrap());
-        let (tx, rx) = mpsc::channel();
-        backend.call_out(Duration::ZERO, move || {
-            let _ = tx.send(());
-        });
-        rx.recv_timeout(TIMEOUT).expect("the backend runs");
-        Running {
-            backend,
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        self.backend.stop();
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
 
 /// Asserts a timeout fired no earlier than `timeout` and within a generous bound.
 fn assert_fired_in_time(elapsed: Duration, timeout: Duration, what: &str) {

@@ -26,7 +26,7 @@ use polling::{Events, Poller};
 pub use timers::CallOut;
 pub use watch::{ReadyFn, Watch, WatchSource};
 
-use crate::stream::Interest;
+use crate::interest::Interest;
 use timers::Timers;
 
 /// A callback event loop: readiness callbacks on descriptors and timed call_outs.

@@ -7,7 +7,7 @@ use std::sync::{Arc, Weak};
 use polling::{Event, PollMode};
 
 use super::Inner;
-use crate::stream::Interest;
+use crate::interest::Interest;
 
 /// What a watch calls when its descriptor is ready: the readiness seen.
 pub type ReadyFn = Arc<dyn Fn(Interest) + Send + Sync + 'static>;

@@ -6,13 +6,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::closing::{peer_has_our_output, Closer, Closing, Stage};
-use super::driver::{engine_interest, Phase, Shared, State};
+use super::driver::{engine_interest, Shared, State};
+use super::lifecycle::Lifecycle;
 use super::SslFile;
 use crate::error::Error;
-use crate::stream::Stream;
+use crate::stream::{Stream, Watchable};
 
 /// The answer of [`SslFile::is_open`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum OpenState {
     /// The connection is usable (or its handshake is still running).
     Open,
@@ -49,10 +51,10 @@ impl<S: Stream + 'static> SslFile<S> {
 
     fn close_inner(&self) -> Result<(), Error> {
         let mut st = self.shared.lock();
-        if st.phase == Phase::Closed {
+        if st.lifecycle.closed_locally() {
             return Ok(());
         }
-        st.phase = Phase::Closed;
+        st.lifecycle = Lifecycle::Closed;
         let linger_zero = st.linger_zero;
         let blocking = st.blocking;
         let mut closing = Closing::new(Instant::now(), st.timeout);
@@ -80,7 +82,7 @@ impl<S: Stream + 'static> SslFile<S> {
                 closing.stage() == Stage::Linger && peer_has_our_output(self.shared.transport());
             if !blocking || delivered {
                 // The rest goes on in the background.
-                st.closing = Some(closing);
+                st.lifecycle = Lifecycle::Closing(closing);
                 record_write_error(&mut st);
                 drop(st);
                 self.finish_close_in_background();
@@ -123,22 +125,25 @@ impl<S: Stream + 'static> SslFile<S> {
         let ticket = self.shared.backend_for_callbacks().close_ticket();
         self.shared.lock().close_ticket = Some(ticket);
         self.shared.rearm();
-        if self.shared.lock_dispatch().watching {
+        if self.shared.is_watched() {
             self.shared.arm_close_timer();
             return;
         }
         let shared = Arc::clone(&self.shared);
         std::thread::spawn(move || {
             let mut st = shared.lock();
-            while let Some(mut closing) = st.closing {
+            while let Some(mut closing) = st.lifecycle.background_close() {
                 let want = closing.round(shared.transport(), st.engine.as_mut(), Instant::now());
-                st.closing = want.map(|_| closing);
+                st.lifecycle = match want {
+                    Some(_) => Lifecycle::Closing(closing),
+                    None => Lifecycle::Closed,
+                };
                 let Some(want) = want else { break };
                 drop(st);
                 let _ = shared.transport().wait(want, Some(closing.deadline()));
                 st = shared.lock();
             }
-            st.closing = None;
+            st.lifecycle = Lifecycle::Closed;
             let ticket = st.close_ticket.take();
             drop(st);
             shared.finish_transport();
@@ -150,8 +155,9 @@ impl<S: Stream + 'static> SslFile<S> {
     /// transport open for [`into_stream`](Self::into_stream).
     ///
     /// Data that arrives before the peer's close_notify can still be read. In nonblocking
-    /// mode this returns at once; [`is_open`](Self::is_open) reports
-    /// [`OpenState::Closing`] until the exchange is done (it drives it).
+    /// mode this returns at once, and each later call drives the exchange on (so do reads,
+    /// and the backend in callback mode); [`is_open`](Self::is_open) reports
+    /// [`OpenState::Closing`] until it is done.
     ///
     /// # Errors
     /// `Truncated` if the peer closed the transport instead of answering, `TimedOut` (the
@@ -165,10 +171,10 @@ impl<S: Stream + 'static> SslFile<S> {
 
     fn close_clean_inner(&self) -> Result<(), Error> {
         let mut st = self.shared.lock();
-        match st.phase {
-            Phase::Closed => return Err(Error::Closed),
-            Phase::CleanClosed => return Ok(()),
-            Phase::Open | Phase::Closing => {}
+        match st.lifecycle {
+            Lifecycle::Closing(_) | Lifecycle::Closed => return Err(Error::Closed),
+            Lifecycle::CleanClosed => return Ok(()),
+            Lifecycle::Open | Lifecycle::WriteShut | Lifecycle::CleanClosing => {}
         }
         let engine = st.engine()?;
         if let Some(err) = engine.error() {
@@ -176,7 +182,7 @@ impl<S: Stream + 'static> SslFile<S> {
         }
         engine.read_exact_records();
         engine.send_close_notify();
-        st.phase = Phase::Closing;
+        st.lifecycle = Lifecycle::CleanClosing;
         let blocking = st.blocking;
         let deadline = st.deadline();
         loop {
@@ -201,14 +207,14 @@ impl<S: Stream + 'static> SslFile<S> {
     pub fn shutdown(&self, how: Shutdown) -> Result<(), Error> {
         let result = (|| {
             let mut st = self.shared.lock();
-            if st.phase == Phase::Closed {
+            if st.lifecycle.closed_locally() {
                 return Err(Error::Closed);
             }
             if matches!(how, Shutdown::Read | Shutdown::Both) {
                 st.read_shut = true;
             }
-            if matches!(how, Shutdown::Write | Shutdown::Both) && !st.write_shut {
-                st.write_shut = true;
+            if matches!(how, Shutdown::Write | Shutdown::Both) && st.lifecycle.writable() {
+                st.lifecycle = Lifecycle::WriteShut;
                 let engine = st.engine()?;
                 engine.read_exact_records();
                 engine.send_close_notify();
@@ -332,16 +338,15 @@ impl<S: Stream + 'static> SslFile<S> {
         };
         {
             let mut st = self.shared.lock();
-            st.phase = Phase::Closed;
-            st.closing = None;
+            st.lifecycle = Lifecycle::Closed;
             st.close_ticket = None;
         }
         self.shared.finish_transport();
         let saved = self.shared.lock_dispatch().saved_stream_callbacks.take();
         match verdict {
             Ok(()) => {
-                if let Some(saved) = saved {
-                    transport.restore_callbacks(saved);
+                if let (Some(saved), Some(watchable)) = (saved, transport.watchable()) {
+                    watchable.unpark_callbacks(saved);
                 }
                 Ok((transport, received))
             }
@@ -362,27 +367,35 @@ impl<S: Stream + 'static> SslFile<S> {
             .map_err(Error::from_io)
     }
 
-    /// Where the connection stands. Like Pike's `is_open`, it may read and write: it
-    /// drives a nonblocking clean close forward, and notices a peer's close.
+    /// Where the connection stands, from what is known now: it reads and writes nothing
+    /// (Pike's `is_open` drives a nonblocking close; here `close_clean` does, called
+    /// again, as do reads, or the backend in callback mode).
+    ///
+    /// * `Open`: usable, or still handshaking; also once the peer closed, while data it
+    ///   sent before is still to be read.
+    /// * `Closing`: our close_notify went (`close_clean`, `shutdown(Write)`) and the
+    ///   peer's has not come yet.
+    /// * `Closed`: closed here, closed by the peer with everything read, or failed.
     pub fn is_open(&self) -> OpenState {
         let mut st = self.shared.lock();
-        match st.phase {
-            Phase::Closed | Phase::CleanClosed => OpenState::Closed,
-            Phase::Closing => match advance_clean_close(&self.shared, &mut st) {
-                Ok(true) | Err(_) => OpenState::Closed,
-                Ok(false) => OpenState::Closing,
-            },
-            Phase::Open => {
-                let may_read = Shared::<S>::may_read(&st);
-                self.shared.step(&mut st, may_read);
-                let write_shut = st.write_shut;
-                let Some(engine) = st.engine.as_mut() else {
-                    return OpenState::Open;
-                };
+        let lifecycle = st.lifecycle;
+        let Some(engine) = st.engine.as_mut() else {
+            return match lifecycle {
+                Lifecycle::Open => OpenState::Open,
+                _ => OpenState::Closed,
+            };
+        };
+        let failed = engine.error().is_some() || engine.transport_eof();
+        let exchanged = engine.peer_closed() && engine.sent_close_notify() && !engine.wants_write();
+        match lifecycle {
+            Lifecycle::Closing(_) | Lifecycle::Closed | Lifecycle::CleanClosed => OpenState::Closed,
+            Lifecycle::CleanClosing if failed || exchanged => OpenState::Closed,
+            Lifecycle::CleanClosing => OpenState::Closing,
+            Lifecycle::Open | Lifecycle::WriteShut => {
                 let ended = engine.peer_closed() || engine.transport_eof();
                 if engine.error().is_some() || (ended && !engine.has_plaintext()) {
                     OpenState::Closed
-                } else if write_shut {
+                } else if matches!(lifecycle, Lifecycle::WriteShut) {
                     OpenState::Closing
                 } else {
                     OpenState::Open
@@ -420,7 +433,7 @@ fn advance_clean_close<S: Stream + 'static>(
         return Err(err.clone());
     }
     if engine.peer_closed() && !engine.wants_write() {
-        st.phase = Phase::CleanClosed;
+        st.lifecycle = Lifecycle::CleanClosed;
         return Ok(true);
     }
     if engine.transport_eof() {
@@ -431,8 +444,8 @@ fn advance_clean_close<S: Stream + 'static>(
 
 /// Whether the transport may be handed over as it is (see `into_stream`).
 fn handover_verdict(st: &State) -> Result<(), Error> {
-    match (&st.engine, st.phase) {
-        (_, Phase::Closed) => Err(Error::Closed),
+    match (&st.engine, st.lifecycle.closed_locally()) {
+        (_, true) => Err(Error::Closed),
         (None, _) => Ok(()),
         (Some(engine), _) if engine.peer_closed() && engine.sent_close_notify() => {
             if engine.wants_write() {
@@ -482,15 +495,17 @@ impl<S: Stream + 'static> Drop for Shared<S> {
         let backend = self.backend_for_callbacks();
         let st = self.state.get_mut().unwrap_or_else(|e| e.into_inner());
         // Already closed, a reset asked for, or a background close whose backend is gone.
-        if st.phase == Phase::Closed || st.linger_zero || st.closing.is_some() {
-            transport.unwatch();
+        if st.lifecycle.closed_locally() || st.linger_zero {
+            if let Some(w) = transport.watchable() {
+                w.unwatch();
+            }
             let _ = transport.close();
             return;
         }
         let mut engine = st.engine.take();
         match engine.as_mut() {
             Some(engine) => {
-                if engine.error().is_none() && st.phase != Phase::CleanClosed {
+                if engine.error().is_none() && !matches!(st.lifecycle, Lifecycle::CleanClosed) {
                     engine.send_close_notify();
                 }
             }
@@ -499,7 +514,9 @@ impl<S: Stream + 'static> Drop for Shared<S> {
                 return;
             }
         }
-        transport.unwatch();
+        if let Some(w) = transport.watchable() {
+            w.unwatch();
+        }
         let closing = Closing::new(Instant::now(), st.timeout);
         Closer::start(transport, engine, closing, &backend);
     }
@@ -510,12 +527,15 @@ impl<S: Stream + 'static> Shared<S> {
     /// done, or its deadline passed, the transport closes.
     pub(super) fn closing_step(self: &Arc<Self>) {
         let mut st = self.lock();
-        let Some(mut closing) = st.closing else {
+        let Some(mut closing) = st.lifecycle.background_close() else {
             return;
         };
         let before = closing.deadline();
         let want = closing.round(self.transport(), st.engine.as_mut(), Instant::now());
-        st.closing = want.map(|_| closing);
+        st.lifecycle = match want {
+            Some(_) => Lifecycle::Closing(closing),
+            None => Lifecycle::Closed,
+        };
         let ticket = want.is_none().then(|| st.close_ticket.take());
         drop(st);
         if want.is_none() {
@@ -529,7 +549,12 @@ impl<S: Stream + 'static> Shared<S> {
 
     /// A call_out at the background close's deadline: a silent peer ends it too.
     pub(super) fn arm_close_timer(self: &Arc<Self>) {
-        let Some(deadline) = self.lock().closing.map(|c| c.deadline()) else {
+        let Some(deadline) = self
+            .lock()
+            .lifecycle
+            .background_close()
+            .map(|c| c.deadline())
+        else {
             return;
         };
         let weak = Arc::downgrade(self);
@@ -544,7 +569,7 @@ impl<S: Stream + 'static> Shared<S> {
     /// Closes the transport: the backend lets go of the file, waiting threads wake up.
     pub(super) fn finish_transport(&self) {
         self.disarm_timer();
-        self.lock_dispatch().watching = false;
+        let _d = self.lock_dispatch();
         self.watching
             .store(false, std::sync::atomic::Ordering::Release);
         let _ = self.transport().close();

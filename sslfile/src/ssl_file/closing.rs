@@ -27,7 +27,8 @@ use std::time::{Duration, Instant};
 use super::driver::{flush_output, is_transient, TransportIo};
 use crate::backend::{Backend, CloseTicket, WeakBackend};
 use crate::engine::Engine;
-use crate::stream::{Interest, Stream};
+use crate::interest::Interest;
+use crate::stream::Stream;
 
 /// How long a close may spend delivering our output when no timeout is set.
 pub(super) const FLUSH_LIMIT: Duration = Duration::from_secs(30);
@@ -211,8 +212,10 @@ impl<S: Stream + 'static> Closer<S> {
         };
         let mut slot = cell.lock().unwrap_or_else(|e| e.into_inner());
         let closer = slot.as_mut().expect("just made");
-        if closer.transport.watch(backend, on_ready).is_ok() {
-            let _ = closer.transport.set_interest(Some(want));
+        let watched = closer.transport.watchable().is_some_and(|w| {
+            w.watch(backend, on_ready).is_ok() && w.set_interest(Some(want)).is_ok()
+        });
+        if watched {
             closer.arm_timer(&cell);
             backend.wake();
             return;
@@ -262,7 +265,9 @@ impl<S: Stream + 'static> Closer<S> {
 impl<S: Stream + 'static> Drop for Closer<S> {
     /// Done, given up, or the backend that ran it is gone: the transport closes.
     fn drop(&mut self) {
-        self.transport.unwatch();
+        if let Some(w) = self.transport.watchable() {
+            w.unwatch();
+        }
         let _ = self.transport.close();
     }
 }
@@ -275,7 +280,9 @@ fn advance<S: Stream + 'static>(cell: &Arc<Mutex<Option<Closer<S>>>>) {
     };
     match closer.round() {
         Some(want) => {
-            let _ = closer.transport.set_interest(Some(want));
+            if let Some(w) = closer.transport.watchable() {
+                let _ = w.set_interest(Some(want));
+            }
             closer.arm_timer(cell);
         }
         None => {

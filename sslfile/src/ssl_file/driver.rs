@@ -21,21 +21,11 @@ use std::time::{Duration, Instant};
 use crate::context::Context;
 use crate::engine::{Engine, Plaintext};
 use crate::error::Error;
-use crate::stream::{Interest, Stream};
+use crate::interest::Interest;
+use crate::stream::{Stream, Watchable};
 use crate::version::VersionRange;
 
-/// Where the connection is in its life, from the user's side.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Phase {
-    /// Usable (possibly still handshaking, or not started yet).
-    Open,
-    /// `close_clean` sent our close_notify and waits for the peer's.
-    Closing,
-    /// Both close_notifies were exchanged by `close_clean`; the transport is still open.
-    CleanClosed,
-    /// Closed by `close()`: the transport is closed.
-    Closed,
-}
+use super::lifecycle::Lifecycle;
 
 /// Everything behind the mutex.
 pub(super) struct State {
@@ -44,14 +34,11 @@ pub(super) struct State {
     pub(super) versions: VersionRange,
     pub(super) blocking: bool,
     pub(super) timeout: Option<Duration>,
-    pub(super) phase: Phase,
-    pub(super) write_shut: bool,
+    /// Where the connection is in its life (see `lifecycle`).
+    pub(super) lifecycle: Lifecycle,
     pub(super) read_shut: bool,
     pub(super) linger_zero: bool,
-    /// A `close` still at work on the backend (see `closing`): delivering output, then
-    /// lingering; the transport closes when it is done.
-    pub(super) closing: Option<super::closing::Closing>,
-    /// Counts that background close on its backend.
+    /// Counts a background close (`Lifecycle::Closing`) on its backend.
     pub(super) close_ticket: Option<crate::backend::CloseTicket>,
     /// An alert callback is installed: a peer that is not TLS gets no alert from us.
     pub(super) plaintext_fallback: bool,
@@ -75,11 +62,9 @@ impl State {
             versions,
             blocking,
             timeout: None,
-            phase: Phase::Open,
-            write_shut: false,
+            lifecycle: Lifecycle::Open,
             read_shut: false,
             linger_zero: false,
-            closing: None,
             close_ticket: None,
             plaintext_fallback: false,
             fallback_requested: false,
@@ -96,6 +81,14 @@ impl State {
         self.engine.as_mut().ok_or(Error::NotStarted)
     }
 
+    /// True once the connection has ended on the protocol's side: a fatal error, the
+    /// peer's close_notify, or the transport's end.
+    pub(super) fn ended(&self) -> bool {
+        self.engine
+            .as_ref()
+            .is_some_and(|e| e.error().is_some() || e.peer_closed() || e.transport_eof())
+    }
+
     /// The deadline for a blocking operation starting now.
     pub(super) fn deadline(&self) -> Option<Instant> {
         self.timeout.map(|t| Instant::now() + t)
@@ -110,7 +103,8 @@ pub(super) struct Shared<S: Stream + 'static> {
     changed: Condvar,
     /// Callback mode (see `callbacks`); locked after `state`, never before.
     pub(super) dispatch: Mutex<super::callbacks::Dispatch<S>>,
-    /// True while the transport is watched on a backend (a lock-free hint).
+    /// True while the transport is watched on a backend for this file: changed only with
+    /// the dispatch lock held, read anywhere.
     pub(super) watching: AtomicBool,
 }
 
@@ -129,8 +123,9 @@ impl<S: Stream + 'static> Shared<S> {
     /// Takes the transport over: its own callbacks are set aside until `into_stream`.
     pub(super) fn new(transport: S, state: State) -> Shared<S> {
         LIVE_FILES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let backend = transport.backend();
-        let saved = transport.take_callbacks();
+        let watchable = transport.watchable();
+        let backend = watchable.and_then(Watchable::backend);
+        let saved = watchable.and_then(Watchable::park_callbacks);
         Shared {
             transport: super::transport::TransportSlot::new(transport),
             state: Mutex::new(state),
@@ -257,7 +252,7 @@ impl<S: Stream + 'static> Shared<S> {
             return match result {
                 Ok(()) => Ok(st),
                 Err(e) if e.kind() == io::ErrorKind::TimedOut => timed_out(st),
-                Err(_) if st.phase == Phase::Closed => Err(Error::Closed),
+                Err(_) if st.lifecycle.closed_locally() => Err(Error::Closed),
                 Err(e) => {
                     if let Some(engine) = st.engine.as_mut() {
                         engine.transport_failed(e);
@@ -361,7 +356,7 @@ impl<S: Stream + 'static> Shared<S> {
         if st.read_shut {
             return Ok(Some(0));
         }
-        let closed = st.phase == Phase::Closed;
+        let closed = st.lifecycle.closed_locally();
         let Some(engine) = st.engine.as_mut() else {
             return Err(if closed {
                 Error::Closed
@@ -380,7 +375,7 @@ impl<S: Stream + 'static> Shared<S> {
 
     /// Why writing is impossible, if it is.
     fn check_writable(st: &mut State) -> Result<(), Error> {
-        if st.phase != Phase::Open || st.write_shut {
+        if !st.lifecycle.writable() {
             return Err(Error::Closed);
         }
         let engine = st.engine()?;

@@ -4,6 +4,7 @@ mod callbacks;
 mod close;
 mod closing;
 mod driver;
+mod lifecycle;
 mod stacking;
 mod timeouts;
 mod transport;
@@ -32,7 +33,7 @@ pub use close::OpenState;
 pub use transport::StreamRef;
 
 /// How many [`SslFile`] connections are alive in this process, counted from creation until
-/// they are freed. For leak checks: it returns to its earlier value once connections have
+/// they are freed (hidden from the docs: a leak check for tests). For leak checks: it returns to its earlier value once connections have
 /// ended and their last handles were dropped.
 ///
 /// ```
@@ -45,6 +46,7 @@ pub use transport::StreamRef;
 /// assert_eq!(sslfile::live_connections(), before);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+#[doc(hidden)]
 pub fn live_connections() -> usize {
     driver::LIVE_FILES.load(std::sync::atomic::Ordering::Relaxed)
 }
@@ -93,13 +95,20 @@ pub struct SslFile<S: Stream + 'static = File> {
 }
 
 /// The arguments of Pike's `create(stream, ctx, is_client, is_blocking, min_version,
-/// max_version)`, for [`SslFile::create`].
+/// max_version)`, for [`SslFile::create`]: a server in nonblocking mode with the context's
+/// versions unless the builder methods say otherwise.
 ///
 /// ```
-/// let options = sslfile::Options { is_client: true, ..Default::default() };
-/// assert!(!options.is_blocking); // nonblocking by default, as in Pike
+/// use sslfile::{Options, TlsVersion};
+/// let options = Options::new()
+///     .client("example.com")
+///     .blocking(true)
+///     .versions(TlsVersion::Tls1_3, TlsVersion::Tls1_3);
+/// assert!(options.is_client && options.is_blocking);
+/// assert!(!Options::new().is_blocking); // nonblocking by default, as in Pike
 /// ```
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct Options {
     /// Start a client connection (else a server connection).
     pub is_client: bool,
@@ -112,6 +121,40 @@ pub struct Options {
     /// For a client: the name to send (SNI) and verify. `None`: the peer's IP address,
     /// verified against the certificate's IP addresses, and no SNI sent.
     pub server_name: Option<String>,
+}
+
+impl Options {
+    /// A server, nonblocking, with the context's versions.
+    pub fn new() -> Options {
+        Options::default()
+    }
+
+    /// A client that connects to `server_name` (sent as SNI unless it is an IP address).
+    pub fn client(mut self, server_name: impl Into<String>) -> Options {
+        self.is_client = true;
+        self.server_name = Some(server_name.into());
+        self
+    }
+
+    /// A client that verifies the peer's IP address and sends no SNI.
+    pub fn client_by_ip(mut self) -> Options {
+        self.is_client = true;
+        self.server_name = None;
+        self
+    }
+
+    /// Blocking mode (the handshake then completes inside `create`), or not.
+    pub fn blocking(mut self, blocking: bool) -> Options {
+        self.is_blocking = blocking;
+        self
+    }
+
+    /// The version range, instead of the context's.
+    pub fn versions(mut self, min: TlsVersion, max: TlsVersion) -> Options {
+        self.min_version = Some(min);
+        self.max_version = Some(max);
+        self
+    }
 }
 
 impl<S: Stream + 'static> SslFile<S> {
@@ -275,7 +318,7 @@ impl<S: Stream + 'static> SslFile<S> {
             {
                 let mut st = self.shared.lock();
                 if st.engine.is_some() {
-                    return Err(Error::Unsupported("the TLS handshake was already started"));
+                    return Err(Error::Misuse("the TLS handshake was already started"));
                 }
                 let mut engine = make(&st)?;
                 engine.set_quiet_if_not_tls(st.plaintext_fallback);
@@ -362,13 +405,9 @@ impl<S: Stream + 'static> SslFile<S> {
     }
 
     /// The negotiated ALPN protocol (Pike's `next_protocol`).
+    #[doc(alias = "next_protocol")]
     pub fn alpn_protocol(&self) -> Option<Vec<u8>> {
         self.shared.lock().engine.as_ref()?.alpn_protocol()
-    }
-
-    /// Pike's name for [`alpn_protocol`](Self::alpn_protocol).
-    pub fn next_protocol(&self) -> Option<Vec<u8>> {
-        self.alpn_protocol()
     }
 
     /// The negotiated protocol version.

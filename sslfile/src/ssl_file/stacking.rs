@@ -7,15 +7,21 @@
 //! level-triggered, while it has plaintext for it (or has ended) and while it can take
 //! more output, for as long as the layer's interest asks for it.
 
+use std::any::Any;
 use std::io::{self, IoSlice};
 use std::time::{Duration, Instant};
 
 use super::callbacks::{Callbacks, Layer};
 use super::SslFile;
 use crate::backend::{Backend, ReadyFn};
-use crate::stream::{Addr, Interest, SavedCallbacks, Stream};
+use crate::interest::Interest;
+use crate::stream::{Addr, Stream, Watchable};
 
 impl<S: Stream + 'static> Stream for SslFile<S> {
+    fn watchable(&self) -> Option<&dyn Watchable> {
+        Some(self)
+    }
+
     fn read_nb(&self, buf: &mut [u8]) -> io::Result<usize> {
         Ok(self.shared.read(buf, Some(false))?)
     }
@@ -96,6 +102,16 @@ impl<S: Stream + 'static> Stream for SslFile<S> {
         Ok(self.linger(linger)?)
     }
 
+    fn peer_addr(&self) -> io::Result<Addr> {
+        SslFile::peer_addr(self)
+    }
+
+    fn local_addr(&self) -> io::Result<Addr> {
+        SslFile::local_addr(self)
+    }
+}
+
+impl<S: Stream + 'static> Watchable for SslFile<S> {
     fn watch(&self, backend: &Backend, on_ready: ReadyFn) -> io::Result<()> {
         let old = self.shared.lock_dispatch().layer.replace(Layer {
             on_ready,
@@ -134,23 +150,15 @@ impl<S: Stream + 'static> Stream for SslFile<S> {
             .is_some_and(|e| e.has_plaintext())
     }
 
-    fn take_callbacks(&self) -> SavedCallbacks {
+    fn park_callbacks(&self) -> Option<Box<dyn Any + Send>> {
         let saved = std::mem::take(&mut self.shared.lock_dispatch().cbs);
         self.shared.rearm();
-        SavedCallbacks(Some(Box::new(saved)))
+        Some(Box::new(saved))
     }
 
-    fn restore_callbacks(&self, saved: SavedCallbacks) {
-        if let Some(cbs) = saved.0.and_then(|b| b.downcast::<Callbacks<S>>().ok()) {
+    fn unpark_callbacks(&self, parked: Box<dyn Any + Send>) {
+        if let Ok(cbs) = parked.downcast::<Callbacks<S>>() {
             self.set_callbacks(*cbs);
         }
-    }
-
-    fn peer_addr(&self) -> io::Result<Addr> {
-        SslFile::peer_addr(self)
-    }
-
-    fn local_addr(&self) -> io::Result<Addr> {
-        SslFile::local_addr(self)
     }
 }

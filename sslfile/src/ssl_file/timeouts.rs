@@ -202,7 +202,7 @@ impl<S: Stream + 'static> Shared<S> {
         let (old, deadline) = {
             let mut st = self.lock();
             let handshaking = st.engine.as_ref().is_some_and(|e| e.is_handshaking());
-            let live = st.phase == super::driver::Phase::Open
+            let live = st.lifecycle.in_use()
                 && st
                     .engine
                     .as_ref()

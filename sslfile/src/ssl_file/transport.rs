@@ -6,13 +6,15 @@
 //! blocking `wait` included); handing it over takes the write lock, which it only tries for,
 //! so it never waits behind a thread blocked on the file.
 
+use std::any::Any;
 use std::io::{self, IoSlice};
 use std::ops::Deref;
 use std::sync::{RwLock, RwLockReadGuard, TryLockError};
 use std::time::{Duration, Instant};
 
 use crate::backend::{Backend, ReadyFn};
-use crate::stream::{Addr, Interest, SavedCallbacks, Stream};
+use crate::interest::Interest;
+use crate::stream::{Addr, Stream, Watchable};
 
 /// The transport, until it is handed over.
 pub(super) struct TransportSlot<S> {
@@ -59,6 +61,16 @@ impl<S: Stream> TransportSlot<S> {
         }
     }
 
+    fn with_watchable<T>(&self, f: impl FnOnce(&dyn Watchable) -> io::Result<T>) -> io::Result<T> {
+        self.with(|s| match s.watchable() {
+            Some(w) => f(w),
+            None => Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "this stream cannot be used in callback mode",
+            )),
+        })
+    }
+
     /// Borrows the transport, if it is still here.
     pub(super) fn borrow(&self) -> Option<StreamRef<'_, S>> {
         let guard = self.inner.read().unwrap_or_else(|e| e.into_inner());
@@ -102,6 +114,11 @@ impl<S: Stream> TransportSlot<S> {
 }
 
 impl<S: Stream> Stream for TransportSlot<S> {
+    fn watchable(&self) -> Option<&dyn Watchable> {
+        let watchable = self.with(|s| Ok(s.watchable().is_some())).unwrap_or(false);
+        watchable.then_some(self as &dyn Watchable)
+    }
+
     fn read_nb(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.with(|s| s.read_nb(buf))
     }
@@ -149,46 +166,52 @@ impl<S: Stream> Stream for TransportSlot<S> {
         self.with(|s| s.set_linger(linger))
     }
 
-    fn watch(&self, backend: &Backend, on_ready: ReadyFn) -> io::Result<()> {
-        self.with(|s| s.watch(backend, on_ready))
-    }
-
-    fn set_interest(&self, interest: Option<Interest>) -> io::Result<()> {
-        self.with(|s| s.set_interest(interest))
-    }
-
-    fn unwatch(&self) {
-        let _ = self.with(|s| {
-            s.unwatch();
-            Ok(())
-        });
-    }
-
-    fn backend(&self) -> Option<Backend> {
-        self.with(|s| Ok(s.backend())).ok().flatten()
-    }
-
-    fn has_buffered_input(&self) -> bool {
-        self.with(|s| Ok(s.has_buffered_input())).unwrap_or(false)
-    }
-
-    fn take_callbacks(&self) -> SavedCallbacks {
-        self.with(|s| Ok(s.take_callbacks()))
-            .unwrap_or(SavedCallbacks(None))
-    }
-
-    fn restore_callbacks(&self, saved: SavedCallbacks) {
-        let _ = self.with(|s| {
-            s.restore_callbacks(saved);
-            Ok(())
-        });
-    }
-
     fn peer_addr(&self) -> io::Result<Addr> {
         self.with(|s| s.peer_addr())
     }
 
     fn local_addr(&self) -> io::Result<Addr> {
         self.with(|s| s.local_addr())
+    }
+}
+
+/// The transport's watch, through the slot: `Unsupported` for a transport that cannot be
+/// watched, `NotConnected` once it was handed over.
+impl<S: Stream> Watchable for TransportSlot<S> {
+    fn watch(&self, backend: &Backend, on_ready: ReadyFn) -> io::Result<()> {
+        self.with_watchable(|w| w.watch(backend, on_ready))
+    }
+
+    fn set_interest(&self, interest: Option<Interest>) -> io::Result<()> {
+        self.with_watchable(|w| w.set_interest(interest))
+    }
+
+    fn unwatch(&self) {
+        let _ = self.with_watchable(|w| {
+            w.unwatch();
+            Ok(())
+        });
+    }
+
+    fn backend(&self) -> Option<Backend> {
+        self.with_watchable(|w| Ok(w.backend())).ok().flatten()
+    }
+
+    fn has_buffered_input(&self) -> bool {
+        self.with_watchable(|w| Ok(w.has_buffered_input()))
+            .unwrap_or(false)
+    }
+
+    fn park_callbacks(&self) -> Option<Box<dyn Any + Send>> {
+        self.with_watchable(|w| Ok(w.park_callbacks()))
+            .ok()
+            .flatten()
+    }
+
+    fn unpark_callbacks(&self, parked: Box<dyn Any + Send>) {
+        let _ = self.with_watchable(|w| {
+            w.unpark_callbacks(parked);
+            Ok(())
+        });
     }
 }

@@ -14,8 +14,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
+mod callbacks;
+
+pub use callbacks::{FileCloseCallback, FileReadCallback, FileWriteCallback};
+
 use crate::backend::{Backend, ReadyFn, Watch};
-use crate::stream::{deadline_after, Addr, Interest, Stream};
+use crate::interest::Interest;
+use crate::stream::{deadline_after, Addr, Stream, Watchable};
 use crate::sys::wait_fd;
 
 /// A plain, unencrypted stream: TCP or a Unix-domain socket.
@@ -47,8 +52,8 @@ pub(crate) struct FileInner {
     timeout: Mutex<Option<Duration>>,
     /// The registration on a backend (callback mode), if any.
     pub(crate) watch: Mutex<Option<Watch>>,
-    /// The user's Stdio.File callbacks (see `file_callbacks`).
-    pub(crate) callbacks: Mutex<crate::file_callbacks::FileCallbacks>,
+    /// The user's Stdio.File callbacks (see `callbacks`).
+    pub(crate) callbacks: Mutex<callbacks::FileCallbacks>,
     /// Bytes put back with `unread`, read before the socket's.
     pushback: Mutex<Vec<u8>>,
     /// `pushback` is not empty (a lock-free check on every read).
@@ -251,6 +256,10 @@ impl File {
 }
 
 impl Stream for File {
+    fn watchable(&self) -> Option<&dyn Watchable> {
+        Some(self)
+    }
+
     fn read_nb(&self, buf: &mut [u8]) -> io::Result<usize> {
         if let Some(n) = self.read_pushback(buf) {
             return Ok(n);
@@ -328,6 +337,59 @@ impl Stream for File {
         Ok(())
     }
 
+    fn timeout(&self) -> Option<Duration> {
+        *self.inner.timeout.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn unread(&self, bytes: &[u8]) -> io::Result<()> {
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        let mut pushback = self
+            .inner
+            .pushback
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        pushback.splice(0..0, bytes.iter().copied());
+        self.inner.has_pushback.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    fn unacknowledged_output(&self) -> Option<usize> {
+        self.with_socket(|s| match s {
+            Socket::Tcp(s) => crate::sys::unacknowledged_output(s.as_fd()),
+            // A Unix-domain socket hands what we write straight to the peer's queue: nothing
+            // is in flight for a reset to throw away.
+            Socket::Unix(_) => Ok(0),
+        })
+        .ok()
+    }
+
+    fn set_linger(&self, linger: Option<Duration>) -> io::Result<()> {
+        self.with_socket(|s| match s {
+            Socket::Tcp(s) => {
+                rustix::net::sockopt::set_socket_linger(s, linger).map_err(Into::into)
+            }
+            Socket::Unix(_) => Ok(()),
+        })
+    }
+
+    fn peer_addr(&self) -> io::Result<Addr> {
+        self.with_socket(|s| match s {
+            Socket::Tcp(s) => s.peer_addr().map(Addr::Inet),
+            Socket::Unix(s) => s.peer_addr().map(Addr::Unix),
+        })
+    }
+
+    fn local_addr(&self) -> io::Result<Addr> {
+        self.with_socket(|s| match s {
+            Socket::Tcp(s) => s.local_addr().map(Addr::Inet),
+            Socket::Unix(s) => s.local_addr().map(Addr::Unix),
+        })
+    }
+}
+
+impl Watchable for File {
     fn watch(&self, backend: &Backend, on_ready: ReadyFn) -> io::Result<()> {
         let source = {
             let guard = self.inner.socket.read().unwrap_or_else(|e| e.into_inner());
@@ -374,12 +436,12 @@ impl Stream for File {
         drop(old); // outside the lock: it may release the last reference to a callback
     }
 
-    fn take_callbacks(&self) -> crate::stream::SavedCallbacks {
-        self.take_file_callbacks()
+    fn park_callbacks(&self) -> Option<Box<dyn std::any::Any + Send>> {
+        Some(self.take_file_callbacks())
     }
 
-    fn restore_callbacks(&self, saved: crate::stream::SavedCallbacks) {
-        self.restore_file_callbacks(saved);
+    fn unpark_callbacks(&self, parked: Box<dyn std::any::Any + Send>) {
+        self.restore_file_callbacks(parked);
     }
 
     fn backend(&self) -> Option<Backend> {
@@ -391,59 +453,8 @@ impl Stream for File {
             .and_then(Watch::backend)
     }
 
-    fn timeout(&self) -> Option<Duration> {
-        *self.inner.timeout.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn unread(&self, bytes: &[u8]) -> io::Result<()> {
-        if bytes.is_empty() {
-            return Ok(());
-        }
-        let mut pushback = self
-            .inner
-            .pushback
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        pushback.splice(0..0, bytes.iter().copied());
-        self.inner.has_pushback.store(true, Ordering::Release);
-        Ok(())
-    }
-
     fn has_buffered_input(&self) -> bool {
         self.has_pushback()
-    }
-
-    fn unacknowledged_output(&self) -> Option<usize> {
-        self.with_socket(|s| match s {
-            Socket::Tcp(s) => crate::sys::unacknowledged_output(s.as_fd()),
-            // A Unix-domain socket hands what we write straight to the peer's queue: nothing
-            // is in flight for a reset to throw away.
-            Socket::Unix(_) => Ok(0),
-        })
-        .ok()
-    }
-
-    fn set_linger(&self, linger: Option<Duration>) -> io::Result<()> {
-        self.with_socket(|s| match s {
-            Socket::Tcp(s) => {
-                rustix::net::sockopt::set_socket_linger(s, linger).map_err(Into::into)
-            }
-            Socket::Unix(_) => Ok(()),
-        })
-    }
-
-    fn peer_addr(&self) -> io::Result<Addr> {
-        self.with_socket(|s| match s {
-            Socket::Tcp(s) => s.peer_addr().map(Addr::Inet),
-            Socket::Unix(s) => s.peer_addr().map(Addr::Unix),
-        })
-    }
-
-    fn local_addr(&self) -> io::Result<Addr> {
-        self.with_socket(|s| match s {
-            Socket::Tcp(s) => s.local_addr().map(Addr::Inet),
-            Socket::Unix(s) => s.local_addr().map(Addr::Unix),
-        })
     }
 }
 

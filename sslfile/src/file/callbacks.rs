@@ -5,9 +5,10 @@
 use std::io;
 use std::sync::Arc;
 
+use super::{File, FileInner};
 use crate::backend::{Backend, WeakBackend};
-use crate::file::{File, FileInner};
-use crate::stream::{Interest, SavedCallbacks, Stream};
+use crate::interest::Interest;
+use crate::stream::{Stream, Watchable};
 
 /// Called with the file and the data read.
 pub type FileReadCallback = Arc<dyn Fn(&File, &[u8]) + Send + Sync + 'static>;
@@ -121,19 +122,19 @@ impl File {
             (cbs.interest(), cbs.any() && !cbs.ended, backend)
         };
         if !any {
-            Stream::unwatch(self);
+            Watchable::unwatch(self);
             return;
         }
         let backend = backend.unwrap_or_else(Backend::default_backend);
-        let watched_here = Stream::backend(self).is_some_and(|b| b == backend);
+        let watched_here = Watchable::backend(self).is_some_and(|b| b == backend);
         if !watched_here {
             let inner = Arc::clone(&self.inner);
             let on_ready = Arc::new(move |ready: Interest| dispatch(&inner, ready));
-            if Stream::watch(self, &backend, on_ready).is_err() {
+            if Watchable::watch(self, &backend, on_ready).is_err() {
                 return;
             }
         }
-        let _ = Stream::set_interest(self, interest);
+        let _ = Watchable::set_interest(self, interest);
         if self.has_pushback() && interest.is_some_and(Interest::is_readable) {
             // Bytes put back are ready now, and no readiness of the socket will say so.
             let inner = Arc::clone(&self.inner);
@@ -145,15 +146,15 @@ impl File {
     }
 
     /// Sets the user's callbacks aside (for a TLS layer taking the file over).
-    pub(crate) fn take_file_callbacks(&self) -> SavedCallbacks {
+    pub(crate) fn take_file_callbacks(&self) -> Box<dyn std::any::Any + Send> {
         let saved = std::mem::take(&mut *self.lock_callbacks());
-        Stream::unwatch(self);
-        SavedCallbacks(Some(Box::new(saved)))
+        Watchable::unwatch(self);
+        Box::new(saved)
     }
 
     /// Puts back what [`take_file_callbacks`](Self::take_file_callbacks) set aside.
-    pub(crate) fn restore_file_callbacks(&self, saved: SavedCallbacks) {
-        if let Some(saved) = saved.0.and_then(|b| b.downcast::<FileCallbacks>().ok()) {
+    pub(crate) fn restore_file_callbacks(&self, saved: Box<dyn std::any::Any + Send>) {
+        if let Ok(saved) = saved.downcast::<FileCallbacks>() {
             self.update_callbacks(|cbs| *cbs = *saved);
         }
     }
@@ -193,7 +194,7 @@ fn dispatch(inner: &Arc<FileInner>, ready: Interest) {
         };
         if let Some(error) = outcome {
             file.lock_callbacks().ended = true;
-            Stream::unwatch(&file);
+            Watchable::unwatch(&file);
             if let Some(close) = &cbs.close {
                 close(&file, error);
             }
