@@ -11,7 +11,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
-use std::io::{self, IoSlice, Write};
+use std::io::{IoSlice, Write};
 use std::net::Shutdown;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
