@@ -1,8 +1,10 @@
 //! A lean `log` backend: one line per record on stderr, with the time since start.
 //!
-//! The level comes from `-v`: none shows warnings and errors; `-v` adds this tool's
-//! information (connections, their ends); `-vv` adds debug output, rustls's included;
-//! `-vvv` everything.
+//! The level comes from `-v`: none shows this tool's warnings and errors (and the
+//! libraries' errors); `-v` adds this tool's information (connections, their ends) and the
+//! libraries' warnings; `-vv` adds debug output, rustls's included; `-vvv` everything.
+//! The libraries' warnings wait for `-v` because a peer can provoke them at will: under a
+//! load tool that sends an IP address as SNI, rustls warns once per connection.
 
 use std::io::Write;
 use std::sync::OnceLock;
@@ -35,12 +37,13 @@ pub fn init(verbosity: u8) {
 
 impl Log for StderrLogger {
     fn enabled(&self, metadata: &Metadata<'_>) -> bool {
-        // rustls logs its own information at info level: shown from -vv on.
+        // The libraries (rustls) count one level lower: their warnings from -v on, their
+        // information from -vv on.
         let library = !metadata.target().starts_with("sslfile");
-        let level = if library && metadata.level() == Level::Info {
-            Level::Debug
-        } else {
-            metadata.level()
+        let level = match (library, metadata.level()) {
+            (true, Level::Warn) => Level::Info,
+            (true, Level::Info) => Level::Debug,
+            (_, level) => level,
         };
         level <= self.level
     }

@@ -29,6 +29,11 @@ pub struct TlsOptions {
     /// Private key of --cert, PEM (PKCS#8, PKCS#1 or SEC1; not encrypted).
     #[arg(long, value_name = "PEM", requires = "cert")]
     pub key: Option<PathBuf>,
+
+    /// Append the TLS secrets of every connection to FILE (the SSLKEYLOGFILE format
+    /// Wireshark reads), for debugging. Without it, SSLKEYLOGFILE is honoured if set.
+    #[arg(long, value_name = "FILE")]
+    pub keylog: Option<PathBuf>,
 }
 
 impl TlsOptions {
@@ -46,6 +51,10 @@ impl TlsOptions {
             self.min_version.unwrap_or(TlsVersion::Tls1_2),
             self.max_version.unwrap_or(TlsVersion::Tls1_3),
         )?;
+        let builder = match &self.keylog {
+            Some(path) => builder.key_log_file(path)?,
+            None => builder.key_log_from_env()?,
+        };
         match (&self.cert, &self.key) {
             (Some(cert), Some(key)) => Ok(builder.certificate_chain_pem_files(cert, key)?),
             _ => Ok(builder),
@@ -78,6 +87,11 @@ pub fn version_name(version: Option<TlsVersion>) -> String {
 /// "TLS13_AES_256_GCM_SHA384", or "?" before the handshake.
 pub fn suite_name(suite: Option<sslfile::CipherSuite>) -> String {
     suite.map_or_else(|| "?".into(), |s| format!("{s:?}"))
+}
+
+/// The negotiated key-exchange group (e.g. "X25519MLKEM768"), or "?".
+pub fn group_name(group: Option<sslfile::NamedGroup>) -> String {
+    group.map_or_else(|| "?".into(), |g| format!("{g:?}"))
 }
 
 /// The negotiated ALPN protocol, or "(none)".

@@ -5,8 +5,10 @@
 //! for one step at a time, and it reports what it wants next (to read, to write, nothing).
 //!
 //! Close state, as the drivers see it:
-//! * `peer_closed` — the peer's `close_notify` arrived; we answer with ours at once
-//!   (as TLS 1.2 requires and Pike does), so writes fail with `BrokenPipe`.
+//! * `peer_closed` — the peer's `close_notify` arrived. With TLS 1.2 we answer with ours at
+//!   once (as RFC 5246 requires and Pike does), so writes fail with `BrokenPipe`; with
+//!   TLS 1.3 it closes the peer's direction only (RFC 8446 §6.1): writes go on until our
+//!   own close.
 //! * `transport_eof` — the transport ended; without `close_notify` that is truncation.
 //! * `error` — a fatal error, reported again by every later call. When we detected it,
 //!   rustls has queued the fatal alert and the drivers flush it before giving up.
@@ -250,8 +252,12 @@ impl Engine {
                 }
                 if state.peer_has_closed() && !self.peer_closed {
                     self.peer_closed = true;
-                    // Answer close_notify with ours (a no-op if already sent).
-                    self.send_close_notify();
+                    // TLS 1.2 (RFC 5246 §7.2.1): answer close_notify with ours at once, and
+                    // write no more. TLS 1.3 (RFC 8446 §6.1): close_notify closes only the
+                    // peer's direction; ours stays open until our own close.
+                    if !self.half_close() {
+                        self.send_close_notify();
+                    }
                 }
             }
             Err(err) => {
@@ -536,6 +542,18 @@ impl Engine {
         self.peer_closed
     }
 
+    /// True if the peer's close_notify leaves our direction open (TLS 1.3); false for
+    /// TLS 1.2, and during the handshake.
+    fn half_close(&self) -> bool {
+        !self.conn.is_handshaking() && self.version() == Some(TlsVersion::Tls1_3)
+    }
+
+    /// True if the peer's close_notify forbids us to write: it arrived, and the protocol
+    /// makes it close both directions (TLS 1.2).
+    pub(crate) fn peer_closed_both_ways(&self) -> bool {
+        self.peer_closed && !self.half_close()
+    }
+
     /// True once our close_notify is queued or sent.
     pub(crate) fn sent_close_notify(&self) -> bool {
         self.sent_close_notify
@@ -607,6 +625,23 @@ impl Engine {
     /// What kind of handshake happened (full, full with a retry, resumed), once known.
     pub(crate) fn handshake_kind(&self) -> Option<HandshakeKind> {
         self.conn.handshake_kind()
+    }
+
+    /// Keying material exported from the session (RFC 5705, RFC 8446 §7.5).
+    pub(crate) fn export_keying_material(
+        &self,
+        len: usize,
+        label: &[u8],
+        context: Option<&[u8]>,
+    ) -> Result<Vec<u8>, Error> {
+        if self.conn.is_handshaking() {
+            return Err(Error::Misuse(
+                "keying material can be exported once the handshake has completed",
+            ));
+        }
+        self.conn
+            .export_keying_material(vec![0u8; len], label, context)
+            .map_err(|e| Error::Config(format!("cannot export keying material: {e}")))
     }
 
     /// The negotiated key-exchange group.

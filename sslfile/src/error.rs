@@ -17,7 +17,7 @@ use std::sync::Arc;
 /// | situation | variant | `io::ErrorKind` | errno |
 /// |---|---|---|---|
 /// | peer closed or reset the transport without `close_notify` (also during the handshake) | [`Error::Truncated`] | `BrokenPipe` | `EPIPE` |
-/// | write after the peer's `close_notify` | [`Error::PeerClosed`] | `BrokenPipe` | `EPIPE` |
+/// | write after the peer's `close_notify` (TLS 1.2; TLS 1.3 lets us write on) | [`Error::PeerClosed`] | `BrokenPipe` | `EPIPE` |
 /// | the peer sent a fatal alert | [`Error::PeerAlert`] | `ConnectionReset` | `ECONNRESET` |
 /// | we rejected the peer's data (bad record, bad certificate…) and sent an alert | [`Error::Tls`] | `InvalidData` | — |
 /// | operation after a local `close()` / before the handshake was started | [`Error::Closed`], [`Error::NotStarted`] | `NotConnected` | `ENOTCONN` |
@@ -52,7 +52,8 @@ pub enum Error {
         /// end of stream.
         cause: Option<Arc<io::Error>>,
     },
-    /// The peer ended the TLS session with `close_notify`; nothing more can be written.
+    /// The peer ended the TLS 1.2 session with `close_notify`; nothing more can be written.
+    /// (A TLS 1.3 peer's close_notify ends only its direction: writes go on.)
     PeerClosed,
     /// The peer sent a fatal alert and ended the connection.
     PeerAlert {

@@ -126,7 +126,7 @@
 //!
 //! | event | `read` | `write` | close callback | `is_open()` |
 //! |---|---|---|---|---|
-//! | peer sent close_notify | buffered data, then `Ok(0)` (repeatably) | `BrokenPipe` | `None` | `Closed` once the data is read |
+//! | peer sent close_notify | buffered data, then `Ok(0)` (repeatably) | TLS 1.3: works until our own `close`/`shutdown(Write)` (a half-close, RFC 8446 §6.1); TLS 1.2: `BrokenPipe` (we answer at once, RFC 5246 §7.2.1) | `None` | `Closed` once the data is read (TLS 1.3: and our side closed) |
 //! | peer went away without close_notify: closed, reset or killed, also during the handshake | buffered data, then `BrokenPipe` (EPIPE; the kernel's error as source) | `BrokenPipe` | `BrokenPipe` | `Closed` |
 //! | peer sent a fatal alert | `ConnectionReset` | `ConnectionReset` | `ConnectionReset` | `Closed` |
 //! | we rejected bad input (and sent a fatal alert) | `InvalidData` | `InvalidData` | `ConnectionAborted` | `Closed` |

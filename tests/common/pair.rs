@@ -21,6 +21,11 @@ pub enum Transport {
 /// Both transports, for tests that run over each.
 pub const TRANSPORTS: [Transport; 2] = [Transport::SocketPair, Transport::Tcp];
 
+/// Both versions, for tests of what differs between them (the peer's close_notify: TLS 1.3
+/// half-closes, TLS 1.2 closes both ways).
+pub const VERSIONS: [sslfile::TlsVersion; 2] =
+    [sslfile::TlsVersion::Tls1_3, sslfile::TlsVersion::Tls1_2];
+
 /// Two connected plain files: (client end, server end).
 pub fn raw_pair(transport: Transport) -> (File, File) {
     match transport {
@@ -74,6 +79,26 @@ impl Setup {
     /// A blocking client and server, handshake completed on both sides, with a 10 s
     /// timeout on each so that a failing test cannot hang.
     pub fn connect(&self, transport: Transport) -> (SslFile, SslFile) {
+        self.connect_with(transport, &self.client_ctx)
+    }
+
+    /// [`connect`](Self::connect) with this one TLS version.
+    pub fn connect_version(
+        &self,
+        transport: Transport,
+        version: sslfile::TlsVersion,
+    ) -> (SslFile, SslFile) {
+        let ctx = Context::builder()
+            .trust_pem(self.pki.ca_pem.as_bytes())
+            .unwrap()
+            .versions(version, version)
+            .unwrap()
+            .build()
+            .unwrap();
+        self.connect_with(transport, &ctx)
+    }
+
+    fn connect_with(&self, transport: Transport, client_ctx: &Context) -> (SslFile, SslFile) {
         let (c, s) = raw_pair(transport);
         let server_ctx = self.server_ctx.clone();
         let server = thread::spawn(move || {
@@ -82,7 +107,7 @@ impl Setup {
             file.set_timeout(Some(TIMEOUT));
             file.accept().map(|()| file)
         });
-        let client = SslFile::new(c, &self.client_ctx);
+        let client = SslFile::new(c, client_ctx);
         client.set_blocking();
         client.set_timeout(Some(TIMEOUT));
         client.connect("localhost").expect("client handshake");

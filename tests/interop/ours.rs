@@ -418,10 +418,21 @@ impl Ours {
                 return Err(format!("end of stream is not sticky: {again:?}"));
             }
         }
-        let write = (&self.file).write(b"late");
-        match write {
-            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
-            other => return Err(format!("write after the peer's close_notify: {other:?}")),
+        if self.file.protocol_version() == Some(sslfile::TlsVersion::Tls1_3) {
+            // The peer's close_notify closed its direction only: ours stays open until
+            // we close it (nothing more is written: peers count every byte).
+            let state = self.file.is_open();
+            if state != OpenState::Open {
+                return Err(format!(
+                    "after the peer's TLS 1.3 close_notify is_open() is {state:?}"
+                ));
+            }
+        } else {
+            let write = (&self.file).write(b"late");
+            match write {
+                Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
+                other => return Err(format!("write after the peer's close_notify: {other:?}")),
+            }
         }
         self.close_normal()
     }

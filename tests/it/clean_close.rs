@@ -11,9 +11,9 @@ use std::net::Shutdown;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::pair::{Setup, TRANSPORTS};
+use common::pair::{Setup, TRANSPORTS, VERSIONS};
 use common::{random_bytes, TIMEOUT};
-use sslfile::{Error, File, OpenState, SslFile};
+use sslfile::{Error, File, OpenState, SslFile, TlsVersion};
 
 const TO_CLIENT: &[u8] = b"220 plaintext again, from the server\r\n";
 const TO_SERVER: &[u8] = b"QUIT plaintext from the client\r\n";
@@ -223,9 +223,11 @@ fn plaintext_after_a_server_initiated_clean_close_reaches_the_client() {
         });
         let mut buf = [0u8; 16];
         assert_eq!((&client).read(&mut buf).unwrap(), 0, "{transport:?}");
+        // A TLS 1.3 close_notify closes one direction: the server's clean close waits for
+        // ours.
+        client.close_clean().expect("client close_clean");
         let server = server.join().unwrap();
         thread::sleep(Duration::from_millis(20));
-        client.close_clean().expect("client close_clean");
         let client = plain(client, "client");
         assert_eq!(read_plain(&client, TO_CLIENT.len(), "client"), TO_CLIENT);
         (&client).write_all(TO_SERVER).unwrap();
@@ -314,52 +316,62 @@ fn into_stream_after_close_is_not_connected() {
     }
 }
 
-/// `shutdown(Write)`: the peer reads end of stream and answers with its own close_notify,
-/// after which it cannot write; what it wrote before reading our close_notify still reaches
-/// us, then we read end of stream.
+/// `shutdown(Write)`: the peer reads end of stream; what it wrote before reading our
+/// close_notify still reaches us, then we read end of stream. TLS 1.3: the peer may write on
+/// after our close_notify (a half-close) until it closes; TLS 1.2: it answers with its own
+/// close_notify at once and cannot write any more.
 #[test]
 fn shutdown_write_delivers_what_the_peer_wrote_before_then_end_of_stream() {
     let setup = Setup::new();
-    for (round, transport) in TRANSPORTS.into_iter().enumerate() {
-        let data = random_bytes(100_000, 0x5D + round as u64);
-        let (client, server) = setup.connect(transport);
-        exchange_some_tls(&client, &server);
-        client.shutdown(Shutdown::Write).unwrap();
-        assert_eq!(client.is_open(), OpenState::Closing, "{transport:?}");
-        let err = (&client).write(b"x").unwrap_err();
-        assert!(
-            matches!(
-                err.kind(),
-                io::ErrorKind::NotConnected | io::ErrorKind::BrokenPipe
-            ),
-            "{transport:?}: write after shutdown(Write): {err}"
-        );
+    for version in VERSIONS {
+        for (round, transport) in TRANSPORTS.into_iter().enumerate() {
+            let what = format!("{version} {transport:?}");
+            let data = random_bytes(100_000, 0x5D + round as u64);
+            let (client, server) = setup.connect_version(transport, version);
+            exchange_some_tls(&client, &server);
+            client.shutdown(Shutdown::Write).unwrap();
+            assert_eq!(client.is_open(), OpenState::Closing, "{what}");
+            let err = (&client).write(b"x").unwrap_err();
+            assert!(
+                matches!(
+                    err.kind(),
+                    io::ErrorKind::NotConnected | io::ErrorKind::BrokenPipe
+                ),
+                "{what}: write after shutdown(Write): {err}"
+            );
 
-        let server = {
-            let data = data.clone();
-            thread::spawn(move || {
-                // Written before the server looks at our close_notify.
-                (&server).write_all(&data).unwrap();
-                let mut buf = [0u8; 16];
-                assert_eq!(
-                    (&server).read(&mut buf).unwrap(),
-                    0,
-                    "server: end of stream"
-                );
-                assert_eq!((&server).read(&mut buf).unwrap(), 0, "server: repeatably");
-                let err = (&server).write(b"too late").unwrap_err();
-                assert_eq!(err.kind(), io::ErrorKind::BrokenPipe, "server write: {err}");
-                server
-            })
-        };
-        let mut got = Vec::new();
-        (&client).read_to_end(&mut got).unwrap();
-        assert_eq!(got.len(), data.len(), "{transport:?}");
-        assert!(got == data, "{transport:?}: data differs");
-        let mut buf = [0u8; 16];
-        assert_eq!((&client).read(&mut buf).unwrap(), 0, "{transport:?}");
-        assert_eq!(client.is_open(), OpenState::Closed, "{transport:?}");
-        let server = server.join().unwrap();
-        assert_eq!(server.is_open(), OpenState::Closed, "{transport:?}");
+            let server = {
+                let data = data.clone();
+                thread::spawn(move || {
+                    // Written before the server looks at our close_notify.
+                    (&server).write_all(&data).unwrap();
+                    let mut buf = [0u8; 16];
+                    assert_eq!((&server).read(&mut buf).unwrap(), 0, "server: end");
+                    assert_eq!((&server).read(&mut buf).unwrap(), 0, "server: repeatably");
+                    if version == TlsVersion::Tls1_3 {
+                        // Its direction is still open: this reaches the client too.
+                        (&server).write_all(b"late").unwrap();
+                        server.close().unwrap();
+                    } else {
+                        let err = (&server).write(b"too late").unwrap_err();
+                        assert_eq!(err.kind(), io::ErrorKind::BrokenPipe, "server: {err}");
+                    }
+                    server
+                })
+            };
+            let mut got = Vec::new();
+            (&client).read_to_end(&mut got).unwrap();
+            let mut expected = data.clone();
+            if version == TlsVersion::Tls1_3 {
+                expected.extend_from_slice(b"late");
+            }
+            assert_eq!(got.len(), expected.len(), "{what}");
+            assert!(got == expected, "{what}: data differs");
+            let mut buf = [0u8; 16];
+            assert_eq!((&client).read(&mut buf).unwrap(), 0, "{what}");
+            assert_eq!(client.is_open(), OpenState::Closed, "{what}");
+            let server = server.join().unwrap();
+            assert_eq!(server.is_open(), OpenState::Closed, "{what}");
+        }
     }
 }

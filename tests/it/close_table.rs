@@ -7,8 +7,8 @@ use std::io::{self, Read, Write};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use common::pair::{eventually, Setup, Transport, TRANSPORTS};
-use sslfile::{Error, OpenState, SslFile};
+use common::pair::{eventually, Setup, Transport, TRANSPORTS, VERSIONS};
+use sslfile::{Error, OpenState, SslFile, TlsVersion};
 
 #[derive(Debug, Clone, Copy)]
 enum Mode {
@@ -65,53 +65,58 @@ fn our_error(e: io::Error) -> Error {
 #[test]
 fn peer_close_notify_gives_the_data_then_eof_repeatably() {
     let setup = Setup::new();
-    each_case(|transport, mode| {
-        let (client, server) = setup.connect(transport);
-        set_mode(&client, mode);
-        (&server).write_all(b"last words").unwrap();
-        server.close().unwrap();
-        assert_eq!(
-            read_len(&client, 10),
-            b"last words",
-            "{transport:?} {mode:?}"
-        );
-        let mut buf = [0u8; 16];
-        for _ in 0..3 {
-            assert_eq!(
-                read_once(&client, &mut buf).unwrap(),
-                0,
-                "{transport:?} {mode:?}"
-            );
-        }
-        let err = (&client).write(b"more").unwrap_err();
-        assert_eq!(
-            err.kind(),
-            io::ErrorKind::BrokenPipe,
-            "{transport:?} {mode:?}"
-        );
-        assert!(matches!(our_error(err), Error::PeerClosed));
-        assert_eq!(client.is_open(), OpenState::Closed);
-    });
+    for version in VERSIONS {
+        each_case(|transport, mode| {
+            let what = format!("{version} {transport:?} {mode:?}");
+            let (client, server) = setup.connect_version(transport, version);
+            set_mode(&client, mode);
+            (&server).write_all(b"last words").unwrap();
+            server.close().unwrap();
+            assert_eq!(read_len(&client, 10), b"last words", "{what}");
+            let mut buf = [0u8; 16];
+            for _ in 0..3 {
+                assert_eq!(read_once(&client, &mut buf).unwrap(), 0, "{what}");
+            }
+            if version == TlsVersion::Tls1_3 {
+                // A half-close: our direction stays open until we close it.
+                (&client).write_all(b"more").unwrap();
+                assert_eq!(client.is_open(), OpenState::Open, "{what}");
+                client.close().unwrap();
+            } else {
+                // We answered at once: nothing more can be written.
+                let err = (&client).write(b"more").unwrap_err();
+                assert_eq!(err.kind(), io::ErrorKind::BrokenPipe, "{what}");
+                assert!(matches!(our_error(err), Error::PeerClosed));
+            }
+            assert_eq!(client.is_open(), OpenState::Closed, "{what}");
+        });
+    }
 }
 
 #[test]
 fn is_open_stays_open_until_data_after_close_notify_is_read() {
     let setup = Setup::new();
-    for transport in TRANSPORTS {
-        let (client, server) = setup.connect(transport);
-        (&server).write_all(b"unread").unwrap();
-        server.close().unwrap();
-        let mut one = [0u8; 1];
-        assert_eq!((&client).read(&mut one).unwrap(), 1);
-        // The rest and the close_notify are in; the data is not all read yet.
-        client.set_nonblocking();
-        eventually(|| {
-            let state = client.is_open();
-            (state == OpenState::Open).then_some(())
-        });
-        assert_eq!(read_len(&client, 5), b"nread");
-        assert_eq!(read_once(&client, &mut one).unwrap(), 0);
-        assert_eq!(client.is_open(), OpenState::Closed);
+    for version in VERSIONS {
+        for transport in TRANSPORTS {
+            let (client, server) = setup.connect_version(transport, version);
+            (&server).write_all(b"unread").unwrap();
+            server.close().unwrap();
+            let mut one = [0u8; 1];
+            assert_eq!((&client).read(&mut one).unwrap(), 1);
+            // The rest and the close_notify are in; the data is not all read yet.
+            client.set_nonblocking();
+            eventually(|| {
+                let state = client.is_open();
+                (state == OpenState::Open).then_some(())
+            });
+            assert_eq!(read_len(&client, 5), b"nread");
+            assert_eq!(read_once(&client, &mut one).unwrap(), 0);
+            if version == TlsVersion::Tls1_3 {
+                assert_eq!(client.is_open(), OpenState::Open, "ours is still open");
+                client.close().unwrap();
+            }
+            assert_eq!(client.is_open(), OpenState::Closed, "{version}");
+        }
     }
 }
 
@@ -280,6 +285,8 @@ fn drop_sends_close_notify_then_the_transport_closes() {
             0,
             "{transport:?} {mode:?}"
         );
+        // TLS 1.3: the server's own direction stays open until it closes.
+        server.close().unwrap();
         assert_eq!(server.is_open(), OpenState::Closed);
     });
 }

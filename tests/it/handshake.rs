@@ -485,3 +485,56 @@ fn accept_with_pending_data_completes_the_handshake() {
         }
     }
 }
+
+/// Post-quantum key exchange by default: two sslfile ends agree on X25519MLKEM768 in one
+/// round trip; a peer without ML-KEM (OpenSSL 3.0) gets X25519, also without a
+/// HelloRetryRequest (the client sends an X25519 share beside the hybrid one); and
+/// `kx_groups` still chooses.
+#[test]
+fn post_quantum_key_exchange_is_preferred_and_costs_classical_peers_nothing() {
+    use sslfile::{HandshakeKind, NamedGroup};
+    let setup = Setup::new();
+    assert_eq!(
+        setup.client_ctx.kx_groups().first(),
+        Some(&NamedGroup::X25519MLKEM768)
+    );
+    let (client, server) = setup.connect(Transport::SocketPair);
+    for file in [&client, &server] {
+        assert_eq!(file.key_exchange_group(), Some(NamedGroup::X25519MLKEM768));
+        assert_eq!(file.handshake_kind(), Some(HandshakeKind::Full));
+    }
+
+    // OpenSSL 3.0 has no ML-KEM.
+    let dir = common::tempdir();
+    let files = setup
+        .pki
+        .leaf(&["localhost"])
+        .write_to(dir.path(), "server");
+    let s_server = common::openssl::SServer::spawn({
+        let mut opts = common::openssl::SServerOpts::new(&files);
+        opts.naccept = None;
+        opts
+    });
+    let tcp = File::connect(("127.0.0.1", s_server.port())).unwrap();
+    let client = SslFile::client(tcp, &setup.client_ctx, "localhost").unwrap();
+    assert_eq!(client.key_exchange_group(), Some(NamedGroup::X25519));
+    assert_eq!(
+        client.handshake_kind(),
+        Some(HandshakeKind::Full),
+        "no retry"
+    );
+    drop(client);
+
+    let classical = Context::builder()
+        .trust_pem(setup.pki.ca_pem.as_bytes())
+        .unwrap()
+        .kx_groups([NamedGroup::X25519])
+        .unwrap()
+        .build()
+        .unwrap();
+    let (client, _server) = blocking_handshake(&setup.server_ctx, &classical, "localhost");
+    assert_eq!(
+        client.unwrap().key_exchange_group(),
+        Some(NamedGroup::X25519)
+    );
+}

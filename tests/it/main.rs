@@ -19,6 +19,7 @@ mod faults_threaded;
 mod file_callbacks;
 mod handshake;
 mod harness_selftest;
+mod keys;
 mod nonblocking;
 mod nothing_lost;
 mod protection;

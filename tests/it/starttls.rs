@@ -42,14 +42,15 @@ fn read_tls_line(tls: &SslFile) -> Vec<u8> {
 }
 
 /// Ends TLS on our side: either we close first (`close_clean`), or we read the peer's
-/// close_notify (end of stream), which we answer at once. Either way the transport stays.
+/// close_notify (end of stream) and answer it (`close_clean`, which then completes at once:
+/// with TLS 1.3 a close_notify closes only the peer's direction). Either way the transport
+/// stays.
 fn end_tls(tls: SslFile, we_close: bool) -> File {
-    if we_close {
-        tls.close_clean().unwrap();
-    } else {
+    if !we_close {
         let mut buf = [0u8; 16];
         assert_eq!((&tls).read(&mut buf).unwrap(), 0, "the peer's close_notify");
     }
+    tls.close_clean().unwrap();
     tls.into_stream().expect("the plaintext socket back")
 }
 

@@ -76,7 +76,10 @@ fn callbacks(session: &Session, state: &Shared, backend: &Backend) -> Callbacks<
     Callbacks {
         accept: Some(Arc::new(move |tls: &SslFile| {
             eprintln!("{}", accept_session.summary(tls));
-            lock(&accept_state).handshake_done = true;
+            let mut st = lock(&accept_state);
+            st.handshake_done = true;
+            // What stdin gave during the handshake (its end included) goes out now.
+            send(tls, &accept_state, st);
         })),
         read: Some(Arc::new(move |_: &SslFile, data: &[u8]| {
             let mut stdout = io::stdout().lock();
@@ -163,7 +166,9 @@ fn send(tls: &SslFile, state: &Shared, mut st: MutexGuard<'_, State>) {
     if let Some(sent) = st.sent.take() {
         let _ = sent.send(());
     }
-    let shut = st.stdin_ended && st.close_at_eof && !st.write_shut;
+    // Not during the handshake: a close_notify then would end it (the accept callback
+    // comes back here once it is done).
+    let shut = st.stdin_ended && st.close_at_eof && !st.write_shut && st.handshake_done;
     st.write_shut |= shut;
     drop(st);
     if tls.write_callback().is_some() {

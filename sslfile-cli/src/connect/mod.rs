@@ -20,7 +20,7 @@ use clap::{Args, ValueEnum};
 use sslfile::{Context, SslFile};
 
 use crate::failure::{Failure, EXIT_BROKEN, EXIT_FAILURE};
-use crate::tls_options::{alpn_name, suite_name, version_name, TlsOptions};
+use crate::tls_options::{alpn_name, group_name, suite_name, version_name, TlsOptions};
 
 /// `sslfile connect` options.
 #[derive(Debug, Args)]
@@ -51,8 +51,9 @@ pub struct ConnectArgs {
     mode: Mode,
 
     /// Do not send close_notify when stdin ends: wait for the server to close. For
-    /// servers that stop answering once they see close_notify (sslfile's own refuse to
-    /// write after it), e.g. a request piped to an HTTP server.
+    /// servers that stop answering once they see close_notify (over TLS 1.2 every server
+    /// must; over TLS 1.3 a close_notify closes one direction only), e.g. a request piped
+    /// to an HTTP server.
     #[arg(long)]
     ign_eof: bool,
 
@@ -141,10 +142,11 @@ impl Session {
             format!("certificate verified for {}", self.server_name)
         };
         format!(
-            "sslfile: connected to {} ({peer}): {}, {}, ALPN {}; {trust}",
+            "sslfile: connected to {} ({peer}): {}, {}, {}, ALPN {}; {trust}",
             self.target,
             version_name(tls.protocol_version()),
             suite_name(tls.cipher_suite()),
+            group_name(tls.key_exchange_group()),
             alpn_name(tls.alpn_protocol()),
         )
     }

@@ -54,6 +54,7 @@ impl HttpService {
             "hello from sslfile {version} ({mode} mode)\n\
              TLS version:  {tls}\n\
              cipher suite: {suite}\n\
+             key exchange: {group}\n\
              ALPN:         {alpn}\n\
              SNI:          {sni}\n\
              client cert:  {client}\n\
@@ -62,6 +63,7 @@ impl HttpService {
             mode = self.info.mode,
             tls = self.info.version,
             suite = self.info.suite,
+            group = self.info.group,
             alpn = self.info.alpn,
             sni = self.info.sni,
             client = self.info.client_cert,
@@ -228,6 +230,7 @@ mod tests {
         HttpService::new(ConnInfo {
             version: "TLS 1.3".into(),
             suite: "TLS13_AES_128_GCM_SHA256".into(),
+            group: "X25519MLKEM768".into(),
             alpn: "http/1.1".into(),
             sni: "localhost".into(),
             client_cert: "(none)".into(),

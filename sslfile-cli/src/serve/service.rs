@@ -5,7 +5,7 @@ use rustls::pki_types::CertificateDer;
 use sslfile::SslFile;
 
 use super::http::HttpService;
-use crate::tls_options::{alpn_name, suite_name, version_name};
+use crate::tls_options::{alpn_name, group_name, suite_name, version_name};
 
 /// What a driver does after handing data to a service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,6 +56,8 @@ pub struct ConnInfo {
     pub version: String,
     /// "TLS13_AES_256_GCM_SHA384".
     pub suite: String,
+    /// The key-exchange group, e.g. "X25519MLKEM768".
+    pub group: String,
     /// The ALPN protocol, or "(none)".
     pub alpn: String,
     /// The name the client asked for (SNI), or "(none)".
@@ -72,6 +74,7 @@ impl ConnInfo {
         ConnInfo {
             version: version_name(file.protocol_version()),
             suite: suite_name(file.cipher_suite()),
+            group: group_name(file.key_exchange_group()),
             alpn: alpn_name(file.alpn_protocol()),
             sni: file.server_name().unwrap_or_else(|| "(none)".into()),
             client_cert: file
@@ -87,8 +90,8 @@ impl std::fmt::Display for ConnInfo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} {}, ALPN {}, SNI {}",
-            self.version, self.suite, self.alpn, self.sni
+            "{} {}, {}, ALPN {}, SNI {}",
+            self.version, self.suite, self.group, self.alpn, self.sni
         )
     }
 }

@@ -125,6 +125,8 @@ fn the_summary_names_version_suite_and_alpn() {
         let summary = client.stderr_text();
         assert!(summary.contains(&format!(": {name}, ")), "{summary}");
         assert!(summary.contains("ALPN http/1.1"), "{summary}");
+        // OpenSSL 3.0 has no ML-KEM: the classical group, named.
+        assert!(summary.contains(", X25519, "), "{summary}");
         assert!(
             summary.contains("certificate verified for 127.0.0.1"),
             "{summary}"
@@ -287,6 +289,12 @@ fn connect_and_serve_echo_in_every_mode() {
                 "{server_mode}/{mode}: {} bytes back",
                 back.len()
             );
+            // Both ends ours: post-quantum key exchange, named in the summary.
+            assert!(
+                client.stderr_text().contains(", X25519MLKEM768, "),
+                "{}",
+                client.describe()
+            );
             // The echo is complete: end stdin; the server answers our close_notify.
             client.close_stdin();
             let status = exit_of(&mut client);
@@ -378,6 +386,30 @@ fn ign_eof_waits_for_the_servers_answer() {
             let page = client.stdout_text();
             assert!(page.starts_with("HTTP/1.1 200 OK\r\n"), "{mode}: {page}");
             assert!(page.contains("GET /piped (number 1"), "{mode}: {page}");
+        }
+    }
+}
+
+/// Without `--ign-eof`: a request piped in and stdin closed at once, so that our
+/// close_notify follows the request. Over TLS 1.3 that closes only our direction (a
+/// half-close): `serve` answers all the same, in every serve mode and every connect mode.
+/// Over TLS 1.2 a close_notify closes both directions, as before.
+#[test]
+fn a_piped_request_gets_its_answer_over_tls_1_3_without_ign_eof() {
+    for server_mode in ["callback", "blocking", "threads"] {
+        let serve = Serve::start(&["--mode", server_mode]);
+        let target = format!("localhost:{}", serve.port);
+        let cafile = serve.cert_file.to_str().unwrap();
+        for mode in ["blocking", "nonblocking", "callback"] {
+            let mut client = connect(&[&target, "--cafile", cafile, "--mode", mode]);
+            client.write_stdin(b"GET /piped HTTP/1.0\r\n\r\n");
+            client.close_stdin();
+            let status = exit_of(&mut client);
+            let what = format!("serve {server_mode}, connect {mode}");
+            assert_eq!(status.code(), Some(0), "{what}\n{}", client.describe());
+            let page = client.stdout_text();
+            assert!(page.starts_with("HTTP/1.1 200 OK\r\n"), "{what}: {page}");
+            assert!(page.contains("GET /piped (number 1"), "{what}: {page}");
         }
     }
 }

@@ -69,6 +69,7 @@ pub struct ContextBuilder {
     server_session_cache: usize,
     session_tickets: bool,
     handshake_timeout: Option<std::time::Duration>,
+    key_log: Option<Arc<dyn rustls::KeyLog>>,
 }
 
 impl Default for ContextBuilder {
@@ -90,6 +91,7 @@ impl Default for ContextBuilder {
             server_session_cache: DEFAULT_SESSION_CACHE,
             session_tickets: true,
             handshake_timeout: Some(super::Context::DEFAULT_HANDSHAKE_TIMEOUT),
+            key_log: None,
         }
     }
 }
@@ -393,7 +395,9 @@ impl ContextBuilder {
 
     /// The key-exchange groups that may be negotiated, most preferred first (Pike's
     /// `ecc_curves` and `ffdhe_groups`); a client sends a key share for the first.
-    /// Default: the provider's (X25519, P-256, P-384, and the X25519+ML-KEM-768 hybrid).
+    /// Default: the post-quantum hybrid X25519MLKEM768 first, then X25519, P-256 and P-384
+    /// (a client sends key shares for X25519MLKEM768 and X25519, so that a server without
+    /// ML-KEM picks X25519 without a HelloRetryRequest).
     ///
     /// # Errors
     /// An empty list, or a group the crypto provider does not implement.
@@ -490,6 +494,40 @@ impl ContextBuilder {
         self
     }
 
+    /// Writes the TLS secrets of every connection made with this context to `path`
+    /// (appending; created if missing), in the `SSLKEYLOGFILE` format Wireshark reads: a
+    /// capture of the traffic can then be decrypted. For debugging only: whoever reads the
+    /// file reads the traffic.
+    ///
+    /// # Errors
+    /// A file that cannot be opened for appending.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let ctx = sslfile::Context::builder()
+    ///     .key_log_file(dir.path().join("keys.log"))?
+    ///     .build()?;
+    /// # drop(ctx);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn key_log_file(mut self, path: impl AsRef<std::path::Path>) -> Result<Self, Error> {
+        self.key_log = Some(Arc::new(super::key_log::KeyLogFile::open(path.as_ref())?));
+        Ok(self)
+    }
+
+    /// Honours `SSLKEYLOGFILE`, as curl and browsers do: if the variable names a file, the
+    /// TLS secrets go there (see [`key_log_file`](Self::key_log_file)); if it is unset,
+    /// nothing is logged. Only when asked: a context never reads the variable by itself.
+    ///
+    /// # Errors
+    /// A file that cannot be opened for appending.
+    pub fn key_log_from_env(self) -> Result<Self, Error> {
+        match std::env::var_os("SSLKEYLOGFILE") {
+            Some(path) if !path.is_empty() => self.key_log_file(path),
+            _ => Ok(self),
+        }
+    }
+
     /// Finishes the context.
     ///
     /// # Errors
@@ -566,6 +604,7 @@ impl ContextBuilder {
                 ticketer,
                 send_tls13_tickets: if resumes { 2 } else { 0 },
                 handshake_timeout: self.handshake_timeout,
+                key_log: self.key_log,
                 provider,
                 client_configs: Default::default(),
                 server_configs: Default::default(),

@@ -26,6 +26,8 @@ use rustls::server::danger::ClientCertVerifier;
 use rustls::server::{ProducesTickets, StoresServerSessions};
 use rustls::{ClientConfig, ServerConfig};
 
+mod key_log;
+
 pub use builder::ContextBuilder;
 
 use crate::error::Error;
@@ -96,6 +98,7 @@ struct Inner {
     client_configs: [OnceLock<Arc<ClientConfig>>; 3],
     server_configs: [OnceLock<Arc<ServerConfig>>; 3],
     handshake_timeout: Option<std::time::Duration>,
+    key_log: Option<Arc<dyn rustls::KeyLog>>,
 }
 
 /// What a client connection is made from.
@@ -236,6 +239,9 @@ impl Context {
             .with_client_cert_resolver(self.inner.client_cert.clone());
         config.alpn_protocols = self.inner.alpn.clone();
         config.max_fragment_size = self.inner.max_fragment_size;
+        if let Some(key_log) = &self.inner.key_log {
+            config.key_log = key_log.clone();
+        }
         let config = Arc::new(config);
         Ok(self.inner.client_configs[range.index()]
             .get_or_init(|| config)
@@ -270,6 +276,9 @@ impl Context {
             config.ticketer = ticketer.clone();
         }
         config.send_tls13_tickets = self.inner.send_tls13_tickets;
+        if let Some(key_log) = &self.inner.key_log {
+            config.key_log = key_log.clone();
+        }
         let config = Arc::new(config);
         Ok(self.inner.server_configs[range.index()]
             .get_or_init(|| config)

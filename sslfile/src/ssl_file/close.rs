@@ -392,7 +392,10 @@ impl<S: Stream + 'static> SslFile<S> {
             Lifecycle::CleanClosing if failed || exchanged => OpenState::Closed,
             Lifecycle::CleanClosing => OpenState::Closing,
             Lifecycle::Open | Lifecycle::WriteShut => {
-                let ended = engine.peer_closed() || engine.transport_eof();
+                // A TLS 1.3 peer's close_notify leaves our direction open until we close.
+                let both_closed = engine.peer_closed_both_ways()
+                    || (engine.peer_closed() && matches!(lifecycle, Lifecycle::WriteShut));
+                let ended = both_closed || engine.transport_eof();
                 if engine.error().is_some() || (ended && !engine.has_plaintext()) {
                     OpenState::Closed
                 } else if matches!(lifecycle, Lifecycle::WriteShut) {

@@ -382,7 +382,7 @@ impl<S: Stream + 'static> Shared<S> {
         if let Some(err) = engine.error() {
             return Err(err.clone());
         }
-        if engine.peer_closed() {
+        if engine.peer_closed_both_ways() {
             return Err(Error::PeerClosed);
         }
         if let Some(err) = engine.write_error() {

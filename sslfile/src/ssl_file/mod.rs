@@ -432,6 +432,46 @@ impl<S: Stream + 'static> SslFile<S> {
         self.shared.lock().engine.as_ref()?.peer_certificates()
     }
 
+    /// Exports `len` bytes of keying material from the session (RFC 5705; TLS 1.3: RFC 8446
+    /// §7.5), bound to `label` and, if given, `context`: the same on both ends of this
+    /// connection and nowhere else, for channel binding and for protocols that derive their
+    /// own keys from TLS. Both ends must use the same label and context.
+    ///
+    /// # Errors
+    /// [`Error::Misuse`] before the handshake has completed; [`Error::Config`] for a length
+    /// or label the protocol refuses.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sslfile::{Context, File, SslFile};
+    /// let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    /// let server_ctx = Context::builder()
+    ///     .certificate_chain_pem(cert.cert.pem().as_bytes(), cert.key_pair.serialize_pem().as_bytes())?
+    ///     .build()?;
+    /// let client_ctx = Context::builder().trust_pem(cert.cert.pem().as_bytes())?.build()?;
+    /// let (a, b) = File::pipe()?;
+    /// let server = std::thread::spawn(move || -> Result<Vec<u8>, sslfile::Error> {
+    ///     let tls = SslFile::server(b, &server_ctx)?;
+    ///     tls.export_keying_material(b"EXPERIMENTAL my-protocol", None, 32)
+    /// });
+    /// let tls = SslFile::client(a, &client_ctx, "localhost")?;
+    /// let ours = tls.export_keying_material(b"EXPERIMENTAL my-protocol", None, 32)?;
+    /// assert_eq!(ours, server.join().unwrap()?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn export_keying_material(
+        &self,
+        label: &[u8],
+        context: Option<&[u8]>,
+        len: usize,
+    ) -> Result<Vec<u8>, Error> {
+        self.shared
+            .lock()
+            .engine()?
+            .export_keying_material(len, label, context)
+    }
+
     /// The negotiated key-exchange group, e.g. `X25519`.
     pub fn key_exchange_group(&self) -> Option<rustls::NamedGroup> {
         self.shared.lock().engine.as_ref()?.key_exchange_group()

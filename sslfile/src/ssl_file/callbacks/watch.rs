@@ -186,6 +186,6 @@ fn wanted<S: Stream + 'static>(st: &State, d: &Dispatch<S>) -> Wanted {
         || ((d.cbs.write.is_some() || d.layer_wants_write())
             && open
             && !handshaking
-            && !engine.peer_closed());
+            && !engine.peer_closed_both_ways());
     Wanted::Watch(Interest::from_flags(read, write))
 }
