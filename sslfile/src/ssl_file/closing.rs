@@ -25,7 +25,7 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use super::driver::{flush_output, is_transient, TransportIo};
-use crate::backend::{Backend, CloseTicket, WeakBackend};
+use crate::backend::{Backend, CallOut, CloseTicket, WeakBackend};
 use crate::engine::Engine;
 use crate::interest::Interest;
 use crate::stream::Stream;
@@ -182,8 +182,8 @@ pub(super) struct Closer<S: Stream + 'static> {
     engine: Option<Engine>,
     closing: Closing,
     backend: WeakBackend,
-    /// The deadline a call_out is pending for.
-    timer_for: Option<Instant>,
+    /// The call_out pending for the current deadline, and that deadline.
+    timer: Option<(CallOut, Instant)>,
     /// Counts this close on the backend until it is done.
     _ticket: CloseTicket,
 }
@@ -197,12 +197,11 @@ impl<S: Stream + 'static> Closer<S> {
             engine,
             closing,
             backend: backend.downgrade(),
-            timer_for: None,
+            timer: None,
             _ticket: backend.close_ticket(),
         };
         let Some(want) = closer.round() else {
-            closer.finish();
-            return;
+            return; // done at once: dropping the closer closes the transport
         };
         let cell = Arc::new(Mutex::new(Some(closer)));
         let on_ready = {
@@ -231,40 +230,45 @@ impl<S: Stream + 'static> Closer<S> {
             .round(&self.transport, self.engine.as_mut(), Instant::now())
     }
 
-    /// Keeps a call_out pending for the current deadline: a silent peer ends the close too.
+    /// Keeps one call_out pending for the current deadline: a silent peer ends the close
+    /// too.
     fn arm_timer(&mut self, cell: &Arc<Mutex<Option<Closer<S>>>>) {
         let deadline = self.closing.deadline();
-        if self.timer_for == Some(deadline) {
+        if self.timer.is_some_and(|(_, at)| at == deadline) {
             return;
         }
         let Some(backend) = self.backend.upgrade() else {
             return;
         };
-        self.timer_for = Some(deadline);
+        if let Some((old, _)) = self.timer.take() {
+            backend.remove_call_out(old);
+        }
         let weak: Weak<Mutex<Option<Closer<S>>>> = Arc::downgrade(cell);
         let delay = deadline.saturating_duration_since(Instant::now());
-        backend.call_out(delay, move || {
+        let id = backend.call_out(delay, move || {
             if let Some(cell) = weak.upgrade() {
                 advance(&cell);
             }
         });
+        self.timer = Some((id, deadline));
     }
 
+    /// Rounds with blocking waits, for a transport no backend can watch; then the drop
+    /// closes it.
     fn run_blocking(mut self) {
         while let Some(want) = self.round() {
             let _ = self.transport.wait(want, Some(self.closing.deadline()));
         }
-        self.finish();
-    }
-
-    fn finish(self) {
-        // Drop closes the transport.
     }
 }
 
 impl<S: Stream + 'static> Drop for Closer<S> {
-    /// Done, given up, or the backend that ran it is gone: the transport closes.
+    /// Done, given up, or the backend that ran it is gone: the transport closes, and a
+    /// call_out still pending goes (it would find nothing to do).
     fn drop(&mut self) {
+        if let (Some((id, _)), Some(backend)) = (self.timer.take(), self.backend.upgrade()) {
+            backend.remove_call_out(id);
+        }
         if let Some(w) = self.transport.watchable() {
             w.unwatch();
         }
