@@ -20,8 +20,9 @@ use std::sync::Arc;
 use rustls::pki_types::CertificateDer;
 use rustls::{ClientConnection, Connection, HandshakeKind, ServerConfig, ServerConnection};
 
-use crate::context::ClientSetup;
+use crate::context::{ClientSetup, Tuning};
 use crate::describe::{tls_error, Circumstances};
+use crate::early_data::{EarlyData, EarlyPlan};
 use crate::error::Error;
 use crate::framing::RecordFraming;
 use crate::session::{ConnectionSessions, Session};
@@ -31,17 +32,14 @@ use crate::version::TlsVersion;
 /// peer that speaks another protocol and to hand its request to the alert callback.
 const FIRST_BYTES_LIMIT: usize = 16 * 1024;
 
-/// Plaintext that may be held back while a clean close waits for the peer's close_notify.
-const HELD_PLAINTEXT_LIMIT: usize = 1 << 20;
+/// Held plaintext above this much memory is released once the user has read it all.
+const HELD_CAPACITY_KEPT: usize = 64 * 1024;
 
 /// Key updates we request while the peer sends no application data. Every implementation
 /// counts the key updates it receives between two records of data and gives up after 32
 /// (rustls, BoringSSL); each of our requests brings one back from the peer, so we stay well
 /// below that.
 const KEY_UPDATES_WITHOUT_PEER_DATA: u8 = 16;
-
-/// Outgoing ciphertext buffered before a nonblocking write says `WouldBlock`.
-pub(crate) const PENDING_OUTPUT_LIMIT: usize = 64 * 1024;
 
 /// A TLS connection without I/O.
 pub(crate) struct Engine {
@@ -78,6 +76,9 @@ pub(crate) struct Engine {
     key_update_unused: bool,
     /// Key updates requested since the peer last sent application data.
     key_updates_since_peer_data: u8,
+    /// The context's buffer limits and early-data size.
+    tuning: Tuning,
+    early: EarlyPlan,
 }
 
 /// What reading plaintext found.
@@ -92,23 +93,42 @@ pub(crate) enum Plaintext {
 
 impl Engine {
     /// A client connection to `server_name` (a DNS name or an IP address).
-    pub(crate) fn client(setup: ClientSetup, server_name: &str) -> Result<Engine, Error> {
-        let conn = ClientConnection::new(setup.config, setup.server_name)
+    /// `early_data` is the start of the stream, sent as TLS 1.3 early data as far as the
+    /// session allows (see `early_data.rs`).
+    pub(crate) fn client(
+        setup: ClientSetup,
+        server_name: &str,
+        early_data: &[u8],
+    ) -> Result<Engine, Error> {
+        let mut conn = ClientConnection::new(setup.config, setup.server_name)
             .map_err(|e| Error::Config(format!("cannot start a TLS client: {e}")))?;
-        let mut engine = Engine::new(Connection::Client(conn), Some(server_name.to_string()));
+        let early = EarlyPlan::client(&mut conn, early_data, setup.tuning.early_data);
+        let mut engine = Engine::new(
+            Connection::Client(conn),
+            Some(server_name.to_string()),
+            setup.tuning,
+        );
         engine.sessions = Some(setup.sessions);
+        engine.early = early;
         Ok(engine)
     }
 
-    /// A server connection.
-    pub(crate) fn server(config: Arc<ServerConfig>) -> Result<Engine, Error> {
-        let conn = ServerConnection::new(config)
+    /// A server connection; it takes TLS 1.3 early data only if `accept_early_data`.
+    pub(crate) fn server(
+        config: Arc<ServerConfig>,
+        tuning: Tuning,
+        accept_early_data: bool,
+    ) -> Result<Engine, Error> {
+        let mut conn = ServerConnection::new(config)
             .map_err(|e| Error::Config(format!("cannot start a TLS server: {e}")))?;
-        Ok(Engine::new(Connection::Server(conn), None))
+        let early = EarlyPlan::server(&mut conn, accept_early_data, tuning.early_data);
+        let mut engine = Engine::new(Connection::Server(conn), None, tuning);
+        engine.early = early;
+        Ok(engine)
     }
 
-    fn new(mut conn: Connection, server_name: Option<String>) -> Engine {
-        conn.set_buffer_limit(Some(PENDING_OUTPUT_LIMIT));
+    fn new(mut conn: Connection, server_name: Option<String>, tuning: Tuning) -> Engine {
+        conn.set_buffer_limit(Some(tuning.pending_output));
         Engine {
             conn,
             server_name,
@@ -130,7 +150,14 @@ impl Engine {
             quiet_if_not_tls: false,
             key_update_unused: false,
             key_updates_since_peer_data: 0,
+            tuning,
+            early: EarlyPlan::Off,
         }
+    }
+
+    /// What became of early data on this connection.
+    pub(crate) fn early_data(&self) -> EarlyData {
+        self.early.outcome(self.conn.is_handshaking())
     }
 
     // ----- input -------------------------------------------------------------------------
@@ -250,6 +277,11 @@ impl Engine {
                 if plaintext_before.is_some_and(|before| state.plaintext_bytes_to_read() > before) {
                     self.key_updates_since_peer_data = 0;
                 }
+                self.early.after_records(
+                    &mut self.conn,
+                    &mut self.held,
+                    self.tuning.pending_output,
+                );
                 if state.peer_has_closed() && !self.peer_closed {
                     self.peer_closed = true;
                     // TLS 1.2 (RFC 5246 §7.2.1): answer close_notify with ours at once, and
@@ -286,6 +318,9 @@ impl Engine {
     pub(crate) fn read_plaintext(&mut self, buf: &mut [u8]) -> Result<Plaintext, Error> {
         if !self.held.is_empty() {
             let n = self.held.read(buf).unwrap_or(0);
+            if self.held.is_empty() && self.held.capacity() > HELD_CAPACITY_KEPT {
+                self.held = VecDeque::new();
+            }
             return Ok(Plaintext::Data(n));
         }
         if buf.is_empty() {
@@ -369,10 +404,11 @@ impl Engine {
             match self.conn.reader().read(&mut chunk) {
                 Ok(0) | Err(_) => return Ok(()),
                 Ok(n) => {
-                    if self.held.len() + n > HELD_PLAINTEXT_LIMIT {
+                    if self.held.len() + n > self.tuning.held_plaintext {
                         return Err(Error::Unsupported(
-                            "the peer kept sending data during a clean close \
-                             (more than 1 MiB unread); read it before closing",
+                            "the peer kept sending data during a clean close, more than \
+                             the context's held plaintext limit: read it before closing \
+                             (or raise ContextBuilder::held_plaintext_limit)",
                         ));
                     }
                     self.held.extend(&chunk[..n]);
@@ -385,6 +421,9 @@ impl Engine {
 
     /// Encrypts as much of `buf` as the output buffer takes; 0 when it is full.
     pub(crate) fn write_plaintext(&mut self, buf: &[u8]) -> usize {
+        if let Some(n) = self.early.queue_write(buf, self.tuning.pending_output) {
+            return n;
+        }
         let n = self.conn.writer().write(buf).unwrap_or(0);
         self.key_update_unused &= n == 0;
         n
@@ -392,6 +431,11 @@ impl Engine {
 
     /// Vectored [`write_plaintext`](Self::write_plaintext): fills whole records.
     pub(crate) fn write_plaintext_vectored(&mut self, bufs: &[IoSlice<'_>]) -> usize {
+        if let Some(first) = bufs.iter().find(|b| !b.is_empty()) {
+            if let Some(n) = self.early.queue_write(first, self.tuning.pending_output) {
+                return n;
+            }
+        }
         let n = self.conn.writer().write_vectored(bufs).unwrap_or(0);
         self.key_update_unused &= n == 0;
         n
@@ -736,8 +780,10 @@ mod tests {
             .unwrap();
         let range = VersionRange::default();
         let setup = client_ctx.client_setup(range, "localhost", None).unwrap();
-        let mut client = Engine::client(setup, "localhost").unwrap();
-        let mut server = Engine::server(server_ctx.server_config(range).unwrap()).unwrap();
+        let mut client = Engine::client(setup, "localhost", &[]).unwrap();
+        let tuning = server_ctx.tuning();
+        let config = server_ctx.server_config(range).unwrap();
+        let mut server = Engine::server(config, tuning, false).unwrap();
         fn transfer(from: &mut Engine, to: &mut Engine) {
             let mut wire = Vec::new();
             while from.wants_write() {

@@ -268,6 +268,7 @@
 mod backend;
 mod context;
 mod describe;
+mod early_data;
 mod engine;
 mod error;
 mod file;
@@ -285,6 +286,7 @@ mod version;
 
 pub use backend::{Backend, CallOut, ReadyFn, Watch, WatchSource};
 pub use context::{ClientAuth, Context, ContextBuilder};
+pub use early_data::EarlyData;
 pub use error::Error;
 pub use file::File;
 pub use file::{FileCloseCallback, FileReadCallback, FileWriteCallback};

@@ -7,12 +7,14 @@
 mod common;
 
 mod backend_nesting;
+mod buffer_limits;
 mod callbacks;
 mod clean_close;
 mod client_auth;
 mod close_table;
 mod context_certs;
 mod context_params;
+mod early_data;
 mod fault_regressions;
 mod faults_pumped;
 mod faults_threaded;

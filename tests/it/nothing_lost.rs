@@ -786,3 +786,68 @@ fn tls_runs_over_a_childs_stdio() {
     assert_eq!(&server.join().unwrap(), b"hello");
     assert!(child.wait().unwrap().success());
 }
+
+/// Issue 16's wait for background closes: 1,000 nonblocking files, each with output the
+/// socket did not take yet, are dropped; `run_until_closed` on their backend returns once
+/// every peer has read every byte and our close_notify.
+#[test]
+fn a_thousand_dropped_nonblocking_files_with_pending_output_all_arrive_before_run_until_closed() {
+    const FILES: usize = 1000;
+    let setup = Setup::new();
+    let backend = Backend::new().unwrap();
+    let mut peers = Vec::with_capacity(FILES);
+    let mut pending_at_drop = 0;
+    for i in 0..FILES {
+        let (client, server) = setup.connect(Transport::SocketPair);
+        client.set_backend(&backend);
+        client.set_nonblocking();
+        let chunk = random_bytes(64 * 1024, i as u64);
+        let mut accepted = Vec::new();
+        loop {
+            match (&client).write(&chunk) {
+                Ok(n) => accepted.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        client.close().unwrap();
+        pending_at_drop += usize::from(client.closing_in_background());
+        drop(client);
+        peers.push((server, accepted));
+    }
+    assert_eq!(
+        pending_at_drop, FILES,
+        "every file still had output at its close"
+    );
+    assert_eq!(backend.closing_connections(), FILES);
+    let waiter = {
+        let backend = backend.clone();
+        thread::spawn(move || backend.run_until_closed(Duration::from_secs(60)))
+    };
+    // Four readers, each taking its peers one after the other: the closes go on together.
+    let peers = Arc::new(Mutex::new(peers));
+    let clean = Arc::new(AtomicUsize::new(0));
+    let readers: Vec<_> = (0..4)
+        .map(|_| {
+            let peers = peers.clone();
+            let clean = clean.clone();
+            thread::spawn(move || loop {
+                let Some((server, want)) = peers.lock().unwrap().pop() else {
+                    return;
+                };
+                let mut got = Vec::with_capacity(want.len());
+                (&server)
+                    .read_to_end(&mut got)
+                    .expect("close_notify, not an error");
+                assert!(got == want, "{} of {} bytes", got.len(), want.len());
+                clean.fetch_add(1, Ordering::Relaxed);
+            })
+        })
+        .collect();
+    for r in readers {
+        r.join().unwrap();
+    }
+    assert!(waiter.join().unwrap().unwrap(), "run_until_closed timed out");
+    assert_eq!(clean.load(Ordering::Relaxed), FILES);
+    assert_eq!(backend.closing_connections(), 0);
+}

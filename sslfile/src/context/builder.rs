@@ -15,6 +15,7 @@ use rustls::server::{
 use rustls::sign::CertifiedKey;
 use rustls::{CipherSuite, NamedGroup, RootCertStore, SupportedCipherSuite};
 
+use super::tuning::Tuning;
 use super::{load, ClientAuth, Context, Inner};
 use crate::error::Error;
 use crate::resolver::{CertResolver, ClientCertResolver};
@@ -70,6 +71,7 @@ pub struct ContextBuilder {
     session_tickets: bool,
     handshake_timeout: Option<std::time::Duration>,
     key_log: Option<Arc<dyn rustls::KeyLog>>,
+    pub(super) tuning: Tuning,
 }
 
 impl Default for ContextBuilder {
@@ -92,6 +94,7 @@ impl Default for ContextBuilder {
             session_tickets: true,
             handshake_timeout: Some(super::Context::DEFAULT_HANDSHAKE_TIMEOUT),
             key_log: None,
+            tuning: Tuning::default(),
         }
     }
 }
@@ -577,7 +580,18 @@ impl ContextBuilder {
             0 => Arc::new(NoServerSessionStorage {}),
             n => ServerSessionMemoryCache::new(n),
         };
-        let ticketer: Option<Arc<dyn ProducesTickets>> = match self.session_tickets {
+        // Early data needs single-use tickets from the session cache (see `early_data`).
+        let early_data_served = self.tuning.early_data > 0 && !certs.all.is_empty();
+        if early_data_served && self.server_session_cache == 0 {
+            return Err(Error::Config(
+                "a server with early data needs a session cache for its single-use tickets: \
+                 keep server_session_cache above 0, or turn early data off"
+                    .into(),
+            ));
+        }
+        let ticketer: Option<Arc<dyn ProducesTickets>> = match self.session_tickets
+            && !early_data_served
+        {
             true => Some(
                 rustls::crypto::aws_lc_rs::Ticketer::new()
                     .map_err(|e| Error::Config(format!("cannot make session ticket keys: {e}")))?,
@@ -605,6 +619,7 @@ impl ContextBuilder {
                 send_tls13_tickets: if resumes { 2 } else { 0 },
                 handshake_timeout: self.handshake_timeout,
                 key_log: self.key_log,
+                tuning: self.tuning,
                 provider,
                 client_configs: Default::default(),
                 server_configs: Default::default(),

@@ -27,6 +27,9 @@ use rustls::server::{ProducesTickets, StoresServerSessions};
 use rustls::{ClientConfig, ServerConfig};
 
 mod key_log;
+mod tuning;
+
+pub(crate) use tuning::Tuning;
 
 pub use builder::ContextBuilder;
 
@@ -99,6 +102,7 @@ struct Inner {
     server_configs: [OnceLock<Arc<ServerConfig>>; 3],
     handshake_timeout: Option<std::time::Duration>,
     key_log: Option<Arc<dyn rustls::KeyLog>>,
+    tuning: Tuning,
 }
 
 /// What a client connection is made from.
@@ -106,6 +110,7 @@ pub(crate) struct ClientSetup {
     pub(crate) config: Arc<ClientConfig>,
     pub(crate) server_name: ServerName<'static>,
     pub(crate) sessions: Arc<ConnectionSessions>,
+    pub(crate) tuning: Tuning,
 }
 
 impl fmt::Debug for Context {
@@ -223,6 +228,7 @@ impl Context {
             config: Arc::new(config),
             server_name: name,
             sessions,
+            tuning: self.inner.tuning,
         })
     }
 
@@ -239,6 +245,7 @@ impl Context {
             .with_client_cert_resolver(self.inner.client_cert.clone());
         config.alpn_protocols = self.inner.alpn.clone();
         config.max_fragment_size = self.inner.max_fragment_size;
+        config.enable_early_data = self.inner.tuning.early_data > 0;
         if let Some(key_log) = &self.inner.key_log {
             config.key_log = key_log.clone();
         }
@@ -276,6 +283,7 @@ impl Context {
             config.ticketer = ticketer.clone();
         }
         config.send_tls13_tickets = self.inner.send_tls13_tickets;
+        config.max_early_data_size = self.inner.tuning.early_data;
         if let Some(key_log) = &self.inner.key_log {
             config.key_log = key_log.clone();
         }

@@ -407,6 +407,38 @@ impl<S: Stream + 'static> SslFile<S> {
         }
     }
 
+    /// True while a [`close`](Self::close) of this file is still at work on the backend:
+    /// delivering what was written and our close_notify, then reading what the peer still
+    /// sends until it closes its end (the lingering close). [`is_open`](Self::is_open)
+    /// already says `Closed` then, as in Pike: the file can no longer be used. To wait for
+    /// every such close on a backend, see
+    /// [`Backend::run_until_closed`](crate::Backend::run_until_closed).
+    ///
+    /// ```
+    /// use std::io::Write;
+    /// use sslfile::{Context, File, SslFile};
+    ///
+    /// let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    /// let server_ctx = Context::builder()
+    ///     .certificate_chain_pem(cert.cert.pem().as_bytes(), cert.key_pair.serialize_pem().as_bytes())?
+    ///     .build()?;
+    /// let client_ctx = Context::builder().trust_pem(cert.cert.pem().as_bytes())?.build()?;
+    /// let (a, b) = File::pipe()?;
+    /// let server = std::thread::spawn(move || SslFile::server(b, &server_ctx));
+    /// let client = SslFile::client(a, &client_ctx, "localhost")?;
+    /// let server = server.join().unwrap()?;
+    /// client.set_nonblocking();
+    /// while (&client).write(&[0; 65536]).is_ok() {} // until the socket is full
+    /// client.close()?; // returns at once: the server reads nothing yet
+    /// assert!(client.closing_in_background());
+    /// assert_eq!(client.is_open(), sslfile::OpenState::Closed);
+    /// drop(server); // its end: the close is over
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn closing_in_background(&self) -> bool {
+        self.shared.lock().lifecycle.background_close().is_some()
+    }
+
     /// Pike's `renegotiate`: on TLS 1.3 a key update (new traffic keys both ways); on
     /// TLS 1.2 `Err(Unsupported)`, since renegotiation is disabled (CVE-2009-3555).
     pub fn renegotiate(&self) -> Result<(), Error> {

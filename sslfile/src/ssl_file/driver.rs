@@ -45,6 +45,10 @@ pub(super) struct State {
     /// `set_plaintext_fallback(true)` was called (an alert callback also turns it on).
     pub(super) fallback_requested: bool,
     pub(super) last_error: Option<Error>,
+    /// A client's first bytes, for TLS 1.3 early data (`set_early_data`).
+    pub(super) early_data: Vec<u8>,
+    /// A server takes TLS 1.3 early data (`set_accept_early_data`).
+    pub(super) accept_early_data: bool,
     /// Handshake and idle timeouts (see `timeouts`).
     pub(super) protection: super::timeouts::Protection,
     read_poller: bool,
@@ -69,6 +73,8 @@ impl State {
             plaintext_fallback: false,
             fallback_requested: false,
             last_error: None,
+            early_data: Vec::new(),
+            accept_early_data: false,
             protection,
             read_poller: false,
             write_poller: false,

@@ -4,6 +4,7 @@ mod callbacks;
 mod close;
 mod closing;
 mod driver;
+mod early;
 mod lifecycle;
 mod stacking;
 mod timeouts;
@@ -293,7 +294,7 @@ impl<S: Stream + 'static> SslFile<S> {
     fn start_client(&self, server_name: &str, session: Option<&Session>) -> Result<(), Error> {
         self.start(|st| {
             let setup = st.ctx.client_setup(st.versions, server_name, session)?;
-            Engine::client(setup, server_name)
+            Engine::client(setup, server_name, &st.early_data)
         })
     }
 
@@ -307,7 +308,7 @@ impl<S: Stream + 'static> SslFile<S> {
     pub fn accept_with(&self, pending_data: &[u8]) -> Result<(), Error> {
         self.start(|st| {
             let config = st.ctx.server_config(st.versions)?;
-            let mut engine = Engine::server(config)?;
+            let mut engine = Engine::server(config, st.ctx.tuning(), st.accept_early_data)?;
             engine.receive_pending(pending_data);
             Ok(engine)
         })
