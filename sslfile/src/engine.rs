@@ -784,22 +784,46 @@ mod tests {
         let tuning = server_ctx.tuning();
         let config = server_ctx.server_config(range).unwrap();
         let mut server = Engine::server(config, tuning, false).unwrap();
-        fn transfer(from: &mut Engine, to: &mut Engine) {
-            let mut wire = Vec::new();
-            while from.wants_write() {
-                from.send(&mut wire).unwrap();
-            }
-            let mut wire = &wire[..];
-            while !wire.is_empty() {
-                to.receive(&mut wire).unwrap();
-            }
-        }
         for _ in 0..10 {
             transfer(&mut client, &mut server);
             transfer(&mut server, &mut client);
         }
         assert!(!client.is_handshaking() && !server.is_handshaking());
         (client, server)
+    }
+
+    fn transfer(from: &mut Engine, to: &mut Engine) {
+        let mut wire = Vec::new();
+        while from.wants_write() {
+            from.send(&mut wire).unwrap();
+        }
+        let mut wire = &wire[..];
+        while !wire.is_empty() {
+            to.receive(&mut wire).unwrap();
+        }
+    }
+
+    #[test]
+    fn held_plaintext_memory_is_released_once_read() {
+        let (mut client, mut server) = handshaken_pair();
+        let mut sent = 0;
+        while sent < 300 * 1024 {
+            sent += server.write_plaintext(&[9u8; 16 * 1024]);
+            transfer(&mut server, &mut client);
+            client.hold_plaintext().unwrap();
+        }
+        assert!(client.held.capacity() >= 300 * 1024);
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut read = 0;
+        while let Ok(Plaintext::Data(n @ 1..)) = client.read_plaintext(&mut buf) {
+            read += n;
+        }
+        assert_eq!(read, sent);
+        assert_eq!(
+            client.held.capacity(),
+            0,
+            "the idle buffer was not released"
+        );
     }
 
     #[test]

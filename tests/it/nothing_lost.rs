@@ -847,7 +847,10 @@ fn a_thousand_dropped_nonblocking_files_with_pending_output_all_arrive_before_ru
     for r in readers {
         r.join().unwrap();
     }
-    assert!(waiter.join().unwrap().unwrap(), "run_until_closed timed out");
+    assert!(
+        waiter.join().unwrap().unwrap(),
+        "run_until_closed timed out"
+    );
     assert_eq!(clean.load(Ordering::Relaxed), FILES);
     assert_eq!(backend.closing_connections(), 0);
 }

@@ -6,6 +6,7 @@ use crate::common;
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
+use std::process::Command;
 
 use crate::support::{run, Serve};
 use common::{random_bytes, TIMEOUT};
@@ -464,5 +465,60 @@ fn plain_http_to_the_tls_port_is_told_to_use_https() {
         // TLS still works afterwards.
         let out = serve.curl(&[&serve.url("/")]);
         assert!(out.status.success(), "{mode}: {}", text(&out.stderr));
+    }
+}
+
+/// Under `wrk` (which sends the IP address it connects to as SNI, for which rustls warns
+/// once per connection), `serve` at default verbosity stays readable: fewer than 20 lines
+/// besides its banner for 5 seconds of 50 connections, a new one for every request, in
+/// every mode. With `-v` the same load prints the warnings: the load provokes them.
+#[test]
+fn serve_stays_quiet_under_wrk_with_ip_address_sni() {
+    if Command::new("wrk").arg("--version").output().is_err() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "wrk is missing: .ci/run installs it"
+        );
+        eprintln!("wrk is not installed: skipped (`apt-get install wrk`)");
+        return;
+    }
+    let runs = MODES
+        .iter()
+        .map(|m| (*m, false))
+        .chain([("callback", true)]);
+    for (mode, verbose) in runs {
+        let args = ["--mode", mode, "-v"];
+        let serve = Serve::start(if verbose { &args } else { &args[..2] });
+        let before = serve.proc.stdout_text().lines().count();
+        let out = Command::new("wrk")
+            .args(["-t", "2", "-c", "50", "-d", "5s", "-H", "Connection: close"])
+            .arg(format!("https://127.0.0.1:{}/", serve.port))
+            .output()
+            .expect("run wrk");
+        let report = text(&out.stdout);
+        let requests: u64 = report
+            .lines()
+            .find_map(|l| l.trim().split_once(" requests in "))
+            .and_then(|(n, _)| n.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{mode}: no request count from wrk:\n{report}"));
+        assert!(
+            requests > 100,
+            "{mode}: wrk made only {requests} requests:\n{report}"
+        );
+        let printed = serve.proc.stdout_text().lines().count() - before
+            + serve.proc.stderr_text().lines().count();
+        println!("{mode}, -v {verbose}: {requests} requests under wrk, {printed} lines printed");
+        if verbose {
+            assert!(
+                printed > 100,
+                "-v: only {printed} lines: the load provokes nothing"
+            );
+            continue;
+        }
+        assert!(
+            printed < 20,
+            "{mode}: serve printed {printed} lines under wrk:\n{}",
+            serve.proc.describe()
+        );
     }
 }
