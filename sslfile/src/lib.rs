@@ -167,7 +167,16 @@
 //! * **Resumption**, on by default: a client resumes when it reconnects with the same
 //!   context, or with a [`Session`] passed back as in Pike; servers keep a session cache and
 //!   issue tickets. [`SslFile::handshake_kind`] / [`SslFile::is_resumed`] tell what happened.
-//! * **Protocol**: version range, cipher suites, key-exchange groups, ALPN, record size limit.
+//! * **Protocol**: version range, cipher suites, key-exchange groups (X25519MLKEM768, a
+//!   post-quantum hybrid, preferred by default), ALPN, record size limit.
+//! * **Early data** (TLS 1.3 0-RTT), off by default: [`ContextBuilder::early_data`], then
+//!   [`SslFile::set_early_data`] on a client and, per connection, the server's opt-in
+//!   [`SslFile::set_accept_early_data`] (early data can be replayed; see there).
+//! * **Buffers**: [`ContextBuilder::pending_output_limit`] (what a nonblocking write
+//!   buffers) and [`ContextBuilder::held_plaintext_limit`] (what a clean close sets aside).
+//! * **Debugging**: key logs for Wireshark ([`ContextBuilder::key_log_file`],
+//!   [`ContextBuilder::key_log_from_env`] for `SSLKEYLOGFILE`);
+//!   [`SslFile::export_keying_material`] for channel binding.
 //!
 //! ```
 //! use sslfile::{ClientAuth, Context, HandshakeKind};
