@@ -62,7 +62,8 @@ pub struct Port {
 
 struct PortInner {
     listener: Arc<TcpListener>,
-    ctx: Context,
+    /// The context new connections get (`set_context` replaces it).
+    ctx: Mutex<Context>,
     timeout: Mutex<Option<Duration>>,
     protection: Mutex<Protection>,
     fallback: Mutex<Option<PlaintextFallback>>,
@@ -96,7 +97,7 @@ impl Port {
         Ok(Port {
             inner: Arc::new(PortInner {
                 listener: Arc::new(listener),
-                ctx: ctx.clone(),
+                ctx: Mutex::new(ctx.clone()),
                 timeout: Mutex::new(None),
                 protection: Mutex::new(Protection {
                     handshake: Some(Port::DEFAULT_HANDSHAKE_TIMEOUT),
@@ -111,6 +112,26 @@ impl Port {
     /// The address the port listens on.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.inner.listener.local_addr()
+    }
+
+    /// Serves the connections accepted from now on with `ctx`: a new certificate (renewed,
+    /// reloaded from its files), other trust for client certificates, other settings.
+    /// Connections already accepted keep the context they started with.
+    ///
+    /// ```
+    /// let old = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    /// let new = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    /// let ctx = |c: &rcgen::CertifiedKey| {
+    ///     sslfile::Context::builder()
+    ///         .certificate_chain_pem(c.cert.pem().as_bytes(), c.key_pair.serialize_pem().as_bytes())?
+    ///         .build()
+    /// };
+    /// let port = sslfile::Port::bind("127.0.0.1:0", &ctx(&old)?)?;
+    /// port.set_context(&ctx(&new)?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn set_context(&self, ctx: &Context) {
+        *self.inner.ctx.lock().unwrap_or_else(|e| e.into_inner()) = ctx.clone();
     }
 
     /// Bounds [`accept`](Self::accept)'s handshake, and is the timeout of the files it
@@ -205,7 +226,7 @@ impl Port {
                 Err(e) => return Err(e.into()),
             }
         };
-        let file = SslFile::new(File::try_from(socket)?, &self.inner.ctx);
+        let file = SslFile::new(File::try_from(socket)?, &self.inner.context());
         file.set_blocking();
         file.set_timeout(timeout);
         self.inner.protect(&file);
@@ -264,6 +285,11 @@ impl Port {
 }
 
 impl PortInner {
+    /// The context for a connection accepted now.
+    fn context(&self) -> Context {
+        self.ctx.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
     fn fallback(&self) -> Option<PlaintextFallback> {
         self.fallback
             .lock()
@@ -292,7 +318,7 @@ impl PortInner {
             let Ok(file) = File::try_from(socket) else {
                 continue;
             };
-            let conn = SslFile::new(file, &self.ctx);
+            let conn = SslFile::new(file, &self.context());
             conn.set_backend(backend);
             self.protect(&conn);
             let on_accept = on_accept.clone();

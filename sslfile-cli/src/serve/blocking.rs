@@ -15,7 +15,7 @@ use super::Server;
 use crate::failure::Failure;
 
 /// `--mode blocking`: accept (TCP and handshake), serve until the connection ends, repeat.
-pub fn serve_one_at_a_time(port: Port, server: &Server) -> Result<(), Failure> {
+pub fn serve_one_at_a_time(port: Arc<Port>, server: &Server) -> Result<(), Failure> {
     port.set_timeout(Some(server.timeout));
     let protocol = server.protocol;
     port.set_plaintext_fallback(Some(Arc::new(move |plain: File, request: Vec<u8>| {
@@ -51,7 +51,7 @@ pub fn serve_with_threads(listener: TcpListener, server: Arc<Server>) -> Result<
                     .peer_addr()
                     .map_or_else(|_| "?".into(), |a| a.to_string());
                 let file = match File::try_from(socket) {
-                    Ok(file) => Arc::new(SslFile::new(file, &server.ctx)),
+                    Ok(file) => Arc::new(SslFile::new(file, &server.ctx.get())),
                     Err(e) => return log::warn!("{peer}: {e}"),
                 };
                 file.set_blocking();

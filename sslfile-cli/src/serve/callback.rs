@@ -104,7 +104,7 @@ fn start(socket: std::net::TcpStream, backend: &Backend, server: &Arc<Server>) {
         .peer_addr()
         .map_or_else(|_| "?".into(), |a| a.to_string());
     let file = match File::try_from(socket) {
-        Ok(file) => Arc::new(SslFile::new(file, &server.ctx)),
+        Ok(file) => Arc::new(SslFile::new(file, &server.ctx.get())),
         Err(e) => return log::warn!("{peer}: {e}"),
     };
     let Some(id) = server.connections.add(file.clone()) else {

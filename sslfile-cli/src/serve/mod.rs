@@ -6,16 +6,18 @@
 //! * [`callback`]: nonblocking connections with callbacks, one backend per thread.
 //! * [`blocking`]: one connection at a time, or a thread per connection.
 //! * [`connections`]: the open connections, closed with close_notify on Ctrl-C.
+//! * [`reload`]: SIGHUP reads the certificate files again, for new connections.
 
 mod blocking;
 mod callback;
 mod connections;
 mod http;
 mod plaintext;
+mod reload;
 mod service;
 
 use std::net::{IpAddr, SocketAddr, TcpListener};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,6 +29,7 @@ use crate::failure::{Context as _, Failure};
 use crate::limits;
 use crate::tls_options::TlsOptions;
 use connections::Connections;
+use reload::CurrentContext;
 use service::Protocol;
 
 /// `sslfile serve` options.
@@ -34,7 +37,10 @@ use service::Protocol;
 #[command(
     after_help = "Without --cert, a certificate for localhost, 127.0.0.1 and ::1 is made \
 at start and written to a temporary file, whose path is printed with a curl command line that \
-trusts it. Ctrl-C (or SIGTERM) closes every connection with close_notify and exits with status 0."
+trusts it. Ctrl-C (or SIGTERM) closes every connection with close_notify and exits with status 0. \
+SIGHUP reads --cert, --key and --client-ca again for the connections accepted from then on (open \
+ones keep theirs); files that do not load are refused with a message, and the old certificate \
+stays in service."
 )]
 pub struct ServeArgs {
     /// Address to listen on (port 0: any free port; the address is printed).
@@ -83,8 +89,8 @@ pub enum Mode {
 
 /// What every mode needs to serve a connection.
 pub struct Server {
-    /// The server's TLS configuration.
-    pub ctx: Context,
+    /// The server's TLS configuration (SIGHUP replaces it).
+    pub ctx: Arc<CurrentContext>,
     /// HTTP or echo.
     pub protocol: Protocol,
     /// The open connections.
@@ -117,22 +123,16 @@ pub fn run(args: ServeArgs) -> Result<(), Failure> {
         Some(_) => None,
         None => Some(SelfSigned::localhost()?),
     };
-    let mut builder = Context::builder();
-    if let Some(cert) = &self_signed {
-        builder =
-            builder.certificate_chain_pem(cert.cert_pem.as_bytes(), cert.key_pem.as_bytes())?;
-    }
-    let mut builder = args.tls.apply(builder, protocol.default_alpn())?;
-    if let Some(ca) = &args.client_ca {
-        builder = builder
-            .client_auth(ClientAuth::Required)
-            .client_ca_pem_file(ca)?;
-    }
-    let ctx = builder.build()?;
+    let ctx = build_context(
+        &args.tls,
+        args.client_ca.as_deref(),
+        protocol,
+        self_signed.as_ref(),
+    )?;
 
     // Blocking mode accepts with the library's Port; the others take the plain listener.
     let listening = match args.mode {
-        Mode::Blocking => Port::bind(&args.listen, &ctx).map(Listening::Port),
+        Mode::Blocking => Port::bind(&args.listen, &ctx).map(|p| Listening::Port(Arc::new(p))),
         Mode::Callback | Mode::Threads => TcpListener::bind(&args.listen).map(Listening::Tcp),
     }
     .map_err(|e| cannot_listen(&args.listen, e))?;
@@ -147,11 +147,34 @@ pub fn run(args: ServeArgs) -> Result<(), Failure> {
         connections.clone(),
         self_signed.as_ref().map(|c| c.path().to_path_buf()),
     )?;
+    let current = Arc::new(CurrentContext::new(ctx));
+    if let Listening::Port(port) = &listening {
+        current.follow(port.clone());
+    }
+    let rebuild: Option<Box<dyn Fn() -> Result<Context, Failure> + Send>> = match self_signed {
+        Some(_) => None,
+        None => {
+            let (tls, client_ca) = (args.tls.clone(), args.client_ca.clone());
+            Some(Box::new(move || {
+                build_context(&tls, client_ca.as_deref(), protocol, None)
+            }))
+        }
+    };
+    let source = match (&args.tls.cert, &args.client_ca) {
+        (Some(cert), None) => format!("the certificate from {}", cert.display()),
+        (Some(cert), Some(ca)) => format!(
+            "the certificate from {} and the client CAs from {}",
+            cert.display(),
+            ca.display()
+        ),
+        (None, _) => String::new(),
+    };
+    reload::reload_on_sighup(current.clone(), rebuild, source)?;
     print_banner(&args, protocol, local, threads, self_signed.as_ref());
     log::debug!("open descriptor limit: {open_files:?}");
 
     let server = Arc::new(Server {
-        ctx,
+        ctx: current,
         protocol,
         connections,
         timeout,
@@ -165,10 +188,32 @@ pub fn run(args: ServeArgs) -> Result<(), Failure> {
     }
 }
 
+/// The server's context from the command line: the certificate made at start or the
+/// files given (read again on each SIGHUP), ALPN, versions, client CAs.
+fn build_context(
+    tls: &TlsOptions,
+    client_ca: Option<&Path>,
+    protocol: Protocol,
+    self_signed: Option<&SelfSigned>,
+) -> Result<Context, Failure> {
+    let mut builder = Context::builder();
+    if let Some(cert) = self_signed {
+        builder =
+            builder.certificate_chain_pem(cert.cert_pem.as_bytes(), cert.key_pem.as_bytes())?;
+    }
+    let mut builder = tls.apply(builder, protocol.default_alpn())?;
+    if let Some(ca) = client_ca {
+        builder = builder
+            .client_auth(ClientAuth::Required)
+            .client_ca_pem_file(ca)?;
+    }
+    Ok(builder.build()?)
+}
+
 /// The listening socket, as the mode wants it.
 enum Listening {
     Tcp(TcpListener),
-    Port(Port),
+    Port(Arc<Port>),
 }
 
 fn cannot_listen(addr: &str, e: std::io::Error) -> Failure {

@@ -522,3 +522,92 @@ fn serve_stays_quiet_under_wrk_with_ip_address_sni() {
         );
     }
 }
+
+/// SIGHUP reloads `--cert`/`--key` for new connections, in every mode: clients that trust
+/// only the new CA connect, clients that trust only the old one no longer do, a connection
+/// opened before goes on undisturbed; a broken file is refused with a message and the
+/// certificate in service stays.
+#[test]
+fn sighup_reloads_the_certificate_for_new_connections_and_keeps_it_if_the_files_are_bad() {
+    let (old_pki, new_pki) = (common::certs::TestPki::new(), common::certs::TestPki::new());
+    let trusting = |pki: &common::certs::TestPki| {
+        sslfile::Context::builder()
+            .trust_pem(pki.ca_pem.as_bytes())
+            .unwrap()
+            .build()
+            .unwrap()
+    };
+    let (trust_old, trust_new) = (trusting(&old_pki), trusting(&new_pki));
+    for mode in MODES {
+        let dir = common::tempdir();
+        let files = old_pki.leaf(&["localhost"]).write_to(dir.path(), "leaf");
+        let mut cmd = Command::new(crate::support::BIN);
+        cmd.args(["serve", "--listen", "127.0.0.1:0", "--echo", "--mode", mode])
+            .arg("--cert")
+            .arg(&files.cert)
+            .arg("--key")
+            .arg(&files.key);
+        let proc = common::openssl::ChildProc::spawn(cmd);
+        assert!(
+            proc.wait_stdout(b"Ctrl-C closes", TIMEOUT),
+            "{}",
+            proc.describe()
+        );
+        let port: u16 = proc
+            .stdout_text()
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("127.0.0.1:"))
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("{}", proc.describe()));
+        let client = |ctx: &sslfile::Context| {
+            let socket = sslfile::File::connect(("127.0.0.1", port)).unwrap();
+            let tls = SslFile::client(socket, ctx, "localhost")?;
+            tls.set_timeout(Some(TIMEOUT));
+            Ok::<_, sslfile::Error>(tls)
+        };
+        let echo = |tls: &SslFile, what: &[u8]| {
+            (&*tls).write_all(what).unwrap();
+            let mut got = vec![0u8; what.len()];
+            (&*tls).read_exact(&mut got).unwrap();
+            assert_eq!(got, what, "{mode}");
+        };
+        let hup = |count: usize, needle: &str| {
+            let pid = rustix::process::Pid::from_raw(proc.pid() as i32).unwrap();
+            rustix::process::kill_process(pid, rustix::process::Signal::HUP).unwrap();
+            let deadline = std::time::Instant::now() + TIMEOUT;
+            while proc.stderr_text().matches(needle).count() < count {
+                assert!(std::time::Instant::now() < deadline, "{}", proc.describe());
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+        };
+        let before = client(&trust_old).expect("the old certificate");
+        echo(&before, b"before the reload");
+        // The same file names, new contents: a renewed certificate from another CA.
+        let renewed = new_pki.leaf(&["localhost"]).write_to(dir.path(), "leaf");
+        assert_eq!(renewed.cert, files.cert);
+        hup(1, "SIGHUP: reloaded");
+        echo(&before, b"after the reload, on the open connection");
+        if mode == "blocking" {
+            before.close().unwrap(); // it serves one connection at a time
+        }
+        let after = client(&trust_new).expect("the new certificate after SIGHUP");
+        echo(&after, b"new");
+        drop(after);
+        let err = client(&trust_old).expect_err("the old certificate is out of service");
+        assert!(err.to_string().contains("certificate"), "{mode}: {err}");
+        // A broken file: refused, with a message; the new certificate stays.
+        std::fs::write(&files.cert, "not a certificate\n").unwrap();
+        hup(1, "kept the certificate in service");
+        let stderr = proc.stderr_text();
+        assert!(
+            stderr.contains(&files.cert.display().to_string()),
+            "{stderr}"
+        );
+        let still = client(&trust_new).expect("the certificate in service stays");
+        echo(&still, b"still");
+        drop(still);
+        if mode != "blocking" {
+            echo(&before, b"the first connection still works");
+        }
+    }
+}
