@@ -294,7 +294,7 @@ mod verifier;
 mod version;
 
 pub use backend::{Backend, CallOut, ReadyFn, Watch, WatchSource};
-pub use context::{ClientAuth, Context, ContextBuilder};
+pub use context::{CertifiedChain, ClientAuth, ClientHelloInfo, Context, ContextBuilder};
 pub use early_data::EarlyData;
 pub use error::Error;
 pub use file::File;

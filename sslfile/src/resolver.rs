@@ -14,6 +14,8 @@ use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use rustls::SignatureScheme;
 
+use crate::context::{CertificateChooser, ClientHelloInfo};
+
 /// The context's certificate chains.
 #[derive(Debug, Default)]
 pub(crate) struct CertResolver {
@@ -21,6 +23,9 @@ pub(crate) struct CertResolver {
     pub(crate) all: Vec<Arc<CertifiedKey>>,
     /// Chains by the DNS names (lower case, wildcards as `*.example.com`) they cover.
     pub(crate) by_name: HashMap<String, Vec<Arc<CertifiedKey>>>,
+    /// The application's own choice, asked first
+    /// ([`certificate_resolver`](crate::ContextBuilder::certificate_resolver)).
+    pub(crate) choose: Option<CertificateChooser>,
 }
 
 impl CertResolver {
@@ -30,6 +35,11 @@ impl CertResolver {
             self.by_name.entry(name).or_default().push(chain.clone());
         }
         self.all.push(chain);
+    }
+
+    /// True if a server with these chains can present a certificate at all.
+    pub(crate) fn serves(&self) -> bool {
+        !self.all.is_empty() || self.choose.is_some()
     }
 
     /// The default chain: the first one added.
@@ -64,6 +74,11 @@ fn first_usable<'a>(
 /// chain covers: Pike 8.0 fails those handshakes, we serve them.
 impl ResolvesServerCert for CertResolver {
     fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        if let Some(choose) = &self.choose {
+            if let Some(chain) = (choose.0)(&ClientHelloInfo::from_hello(&hello)) {
+                return Some(chain.key);
+            }
+        }
         let schemes = hello.signature_schemes();
         let named = hello.server_name().and_then(|name| self.for_name(name));
         if let Some(chains) = named {

@@ -9,6 +9,7 @@ mod common;
 mod backend_nesting;
 mod buffer_limits;
 mod callbacks;
+mod certificate_choice;
 mod clean_close;
 mod client_auth;
 mod close_table;

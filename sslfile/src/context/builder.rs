@@ -15,6 +15,7 @@ use rustls::server::{
 use rustls::sign::CertifiedKey;
 use rustls::{CipherSuite, NamedGroup, RootCertStore, SupportedCipherSuite};
 
+use super::chosen_certificate::CertificateChooser;
 use super::tuning::Tuning;
 use super::{load, ClientAuth, Context, Inner};
 use crate::error::Error;
@@ -72,6 +73,7 @@ pub struct ContextBuilder {
     handshake_timeout: Option<std::time::Duration>,
     key_log: Option<Arc<dyn rustls::KeyLog>>,
     pub(super) tuning: Tuning,
+    pub(super) choose_certificate: Option<CertificateChooser>,
 }
 
 impl Default for ContextBuilder {
@@ -95,6 +97,7 @@ impl Default for ContextBuilder {
             handshake_timeout: Some(super::Context::DEFAULT_HANDSHAKE_TIMEOUT),
             key_log: None,
             tuning: Tuning::default(),
+            choose_certificate: None,
         }
     }
 }
@@ -570,7 +573,10 @@ impl ContextBuilder {
                 Some(client_verifier(client_roots, &provider, policy)?)
             }
         };
-        let mut certs = CertResolver::default();
+        let mut certs = CertResolver {
+            choose: self.choose_certificate,
+            ..CertResolver::default()
+        };
         for (chain, _) in self.chains {
             let names = load::dns_names(&chain.cert[0]);
             certs.add(chain, names);
@@ -581,7 +587,7 @@ impl ContextBuilder {
             n => ServerSessionMemoryCache::new(n),
         };
         // Early data needs single-use tickets from the session cache (see `early_data`).
-        let early_data_served = self.tuning.early_data > 0 && !certs.all.is_empty();
+        let early_data_served = self.tuning.early_data > 0 && certs.serves();
         if early_data_served && self.server_session_cache == 0 {
             return Err(Error::Config(
                 "a server with early data needs a session cache for its single-use tickets: \

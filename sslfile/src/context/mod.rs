@@ -13,6 +13,7 @@
 //! The builder is in `builder.rs`, input parsing and its error messages in `load.rs`.
 
 mod builder;
+mod chosen_certificate;
 mod load;
 
 use std::fmt;
@@ -32,6 +33,8 @@ mod tuning;
 pub(crate) use tuning::Tuning;
 
 pub use builder::ContextBuilder;
+pub(crate) use chosen_certificate::CertificateChooser;
+pub use chosen_certificate::{CertifiedChain, ClientHelloInfo};
 
 use crate::error::Error;
 use crate::resolver::CertResolver;
@@ -260,7 +263,7 @@ impl Context {
         if let Some(config) = self.inner.server_configs[range.index()].get() {
             return Ok(config.clone());
         }
-        if !self.has_certificate() {
+        if !self.inner.certs.serves() {
             return Err(Error::Config(
                 "a server needs a certificate: add one with \
                  ContextBuilder::certificate_chain_pem_files (or _pem, _der)"
