@@ -294,7 +294,7 @@ mod verifier;
 mod version;
 
 pub use backend::{Backend, CallOut, ReadyFn, Watch, WatchSource};
-pub use context::{CertifiedChain, ClientAuth, ClientHelloInfo, Context, ContextBuilder};
+pub use context::{CertifiedChain, ClientAuth, ClientHelloInfo, Context, ContextBuilder, PeerInfo};
 pub use early_data::EarlyData;
 pub use error::Error;
 pub use file::File;

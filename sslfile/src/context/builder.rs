@@ -16,6 +16,7 @@ use rustls::sign::CertifiedKey;
 use rustls::{CipherSuite, NamedGroup, RootCertStore, SupportedCipherSuite};
 
 use super::chosen_certificate::CertificateChooser;
+use super::peer_check::{checked_client, checked_server, PeerCheck};
 use super::tuning::Tuning;
 use super::{load, ClientAuth, Context, Inner};
 use crate::error::Error;
@@ -74,6 +75,7 @@ pub struct ContextBuilder {
     key_log: Option<Arc<dyn rustls::KeyLog>>,
     pub(super) tuning: Tuning,
     pub(super) choose_certificate: Option<CertificateChooser>,
+    pub(super) peer_check: Option<PeerCheck>,
 }
 
 impl Default for ContextBuilder {
@@ -98,6 +100,7 @@ impl Default for ContextBuilder {
             key_log: None,
             tuning: Tuning::default(),
             choose_certificate: None,
+            peer_check: None,
         }
     }
 }
@@ -555,6 +558,7 @@ impl ContextBuilder {
         }
         let roots = Arc::new(roots);
         let verifier = server_verifier(&roots, &provider, self.leniency)?;
+        let verifier = checked_server(verifier, self.peer_check.as_ref());
         let client_verifier = match self.client_auth {
             ClientAuth::None => None,
             policy => {
@@ -570,7 +574,8 @@ impl ContextBuilder {
                          trust_web_roots"
                     )));
                 };
-                Some(client_verifier(client_roots, &provider, policy)?)
+                let verifier = client_verifier(client_roots, &provider, policy)?;
+                Some(checked_client(verifier, self.peer_check.as_ref()))
             }
         };
         let mut certs = CertResolver {

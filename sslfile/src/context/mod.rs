@@ -15,6 +15,7 @@
 mod builder;
 mod chosen_certificate;
 mod load;
+mod peer_check;
 
 use std::fmt;
 use std::sync::{Arc, OnceLock};
@@ -35,6 +36,7 @@ pub(crate) use tuning::Tuning;
 pub use builder::ContextBuilder;
 pub(crate) use chosen_certificate::CertificateChooser;
 pub use chosen_certificate::{CertifiedChain, ClientHelloInfo};
+pub use peer_check::PeerInfo;
 
 use crate::error::Error;
 use crate::resolver::CertResolver;
