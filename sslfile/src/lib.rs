@@ -271,9 +271,11 @@
 //! | `Stdio.File` | [`File`] ([`File::pipe`], [`File::connect`]) and the [`Stream`] trait |
 //! | `SSL.Constants.ProtocolVersion` | [`TlsVersion`] (SSL 3.0 – TLS 1.1 refused) |
 
-#![deny(unsafe_code)] // two exceptions: registering a descriptor with `polling` (backend/watch.rs), SIOCOUTQ (sys.rs)
+#![deny(unsafe_code)]
+// exceptions: registering a descriptor with `polling` (backend/watch.rs) and with tokio (async_io/tokio.rs), SIOCOUTQ (sys.rs)
 #![deny(missing_docs)]
 
+mod async_io;
 mod backend;
 mod context;
 mod describe;
@@ -293,6 +295,12 @@ mod sys;
 mod verifier;
 mod version;
 
+/// The tokio form of `SslFile` (feature `tokio`): see [`tokio::TlsStream`].
+#[cfg(feature = "tokio")]
+pub mod tokio {
+    pub use crate::async_io::tokio::{ReadHalf, TlsStream, WriteHalf};
+}
+
 pub use backend::{Backend, CallOut, ReadyFn, Watch, WatchSource};
 pub use context::{CertifiedChain, ClientAuth, ClientHelloInfo, Context, ContextBuilder, PeerInfo};
 pub use early_data::EarlyData;
@@ -305,8 +313,8 @@ pub use port::{PlaintextFallback, Port, PortCallback};
 pub use session::Session;
 pub use ssl_file::live_connections;
 pub use ssl_file::{
-    AcceptCallback, AlertCallback, Callbacks, CloseCallback, OpenState, Options, ReadCallback,
-    SslFile, StreamRef, WriteCallback,
+    AcceptCallback, AlertCallback, Callbacks, CloseCallback, OpenState, Options, Pending,
+    ReadCallback, SslFile, StreamRef, WriteCallback,
 };
 pub use stream::{Addr, Stream, Watchable};
 pub use version::TlsVersion;

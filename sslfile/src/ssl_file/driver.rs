@@ -331,6 +331,28 @@ impl<S: Stream + 'static> Shared<S> {
         }
     }
 
+    /// One nonblocking round of the handshake, whatever the mode: true once complete.
+    pub(super) fn handshake_step(&self) -> Result<bool, Error> {
+        let mut st = self.lock();
+        loop {
+            let may_read = Self::may_read(&st);
+            let progress = self.step(&mut st, may_read);
+            let engine = st.engine()?;
+            if let Some(err) = engine.error() {
+                return Err(err.clone());
+            }
+            if !engine.is_handshaking() {
+                return Ok(true);
+            }
+            if let Some(err) = engine.write_error() {
+                return Err(err.clone());
+            }
+            if !progress {
+                return Ok(false);
+            }
+        }
+    }
+
     /// Reads plaintext: what is buffered, else (blocking) waits for some, end of stream or
     /// an error; (nonblocking) `WouldBlock`.
     pub(super) fn read(&self, buf: &mut [u8], blocking: Option<bool>) -> Result<usize, Error> {

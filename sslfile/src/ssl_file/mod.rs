@@ -6,6 +6,7 @@ mod closing;
 mod driver;
 mod early;
 mod lifecycle;
+mod polling;
 mod stacking;
 mod timeouts;
 mod transport;
@@ -31,6 +32,7 @@ pub use callbacks::{
     AcceptCallback, AlertCallback, Callbacks, CloseCallback, ReadCallback, WriteCallback,
 };
 pub use close::OpenState;
+pub use polling::Pending;
 pub use transport::StreamRef;
 
 /// How many [`SslFile`] connections are alive in this process, counted from creation until
