@@ -23,6 +23,7 @@ mod faults_threaded;
 mod file_callbacks;
 mod handshake;
 mod harness_selftest;
+mod hyper_examples;
 mod keys;
 mod nonblocking;
 mod nothing_lost;
