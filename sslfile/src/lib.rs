@@ -295,11 +295,10 @@ mod sys;
 mod verifier;
 mod version;
 
-/// The tokio form of `SslFile` (feature `tokio`): see [`tokio::TlsStream`].
+#[cfg(feature = "futures-io")]
+pub use async_io::futures_io;
 #[cfg(feature = "tokio")]
-pub mod tokio {
-    pub use crate::async_io::tokio::{ReadHalf, TlsStream, WriteHalf};
-}
+pub use async_io::tokio;
 
 pub use backend::{Backend, CallOut, ReadyFn, Watch, WatchSource};
 pub use context::{CertifiedChain, ClientAuth, ClientHelloInfo, Context, ContextBuilder, PeerInfo};

@@ -6,6 +6,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod async_futures_io;
 mod async_tokio;
 mod backend_nesting;
 mod buffer_limits;

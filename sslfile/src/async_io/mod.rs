@@ -9,23 +9,35 @@
 
 use std::io::{self, IoSlice};
 use std::net::Shutdown;
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
+use crate::context::Context as TlsContext;
 use crate::error::Error;
+use crate::file::File;
 use crate::interest::Interest;
 use crate::ssl_file::SslFile;
 use crate::stream::Stream;
 
 /// Which side of the connection a poll is for: each has its own waker and timer.
+#[doc(hidden)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Side {
+pub enum Side {
+    /// Polls for reading (and the handshake).
     Read,
+    /// Polls for writing, flushing and shutting down.
     Write,
 }
 
 /// A runtime's readiness and timers for one socket.
-pub(crate) trait Reactor: Send + Sync {
+#[doc(hidden)]
+pub trait Reactor: Send + Sync + Sized + 'static {
+    /// Registers the socket (a duplicate of the file's descriptor, owned by the reactor
+    /// for as long as it watches it).
+    fn register(fd: OwnedFd) -> io::Result<Self>;
+
     /// `Ready` once the socket is ready for one of `interest` (and that readiness is then
     /// taken: the next call waits for a new event); `Pending` with the task's waker kept.
     fn poll_ready(
@@ -41,7 +53,8 @@ pub(crate) trait Reactor: Send + Sync {
 
 /// The file and its reactor. The reactor comes first, so that it lets go of the
 /// descriptor before the file closes it.
-pub(crate) struct Core<S: Stream + 'static, R: Reactor> {
+#[doc(hidden)]
+pub struct Core<S: Stream + 'static, R: Reactor> {
     pub(crate) reactor: R,
     pub(crate) file: SslFile<S>,
 }
@@ -130,5 +143,167 @@ impl<S: Stream + 'static, R: Reactor> Core<S, R> {
     }
 }
 
+/// An `SslFile` as an async stream on the runtime of `R` (see [`crate::tokio`] and
+/// [`crate::futures_io`], whose `TlsStream` this is).
+pub struct TlsStream<S: Stream + AsRawFd + 'static, R: Reactor> {
+    core: Arc<Core<S, R>>,
+}
+
+/// The reading half of a `TlsStream` (`TlsStream::split`).
+pub struct ReadHalf<S: Stream + AsRawFd + 'static, R: Reactor> {
+    core: Arc<Core<S, R>>,
+}
+
+/// The writing half of a `TlsStream` (`TlsStream::split`).
+pub struct WriteHalf<S: Stream + AsRawFd + 'static, R: Reactor> {
+    core: Arc<Core<S, R>>,
+}
+
+impl<S: Stream + AsRawFd + 'static, R: Reactor> std::fmt::Debug for TlsStream<S, R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsStream")
+            .field("fd", &self.core.file.as_raw_fd())
+            .finish()
+    }
+}
+
+impl<R: Reactor> TlsStream<File, R> {
+    /// Connects as a client to `server_name` over `stream` and completes the handshake.
+    ///
+    /// # Errors
+    /// The handshake's failure (with the message of the blocking modes), or a timeout
+    /// ([`ContextBuilder::handshake_timeout`](crate::ContextBuilder::handshake_timeout)).
+    pub async fn connect(stream: File, ctx: &TlsContext, server_name: &str) -> Result<Self, Error> {
+        let file = SslFile::new(stream, ctx);
+        file.connect(server_name)?;
+        let tls = TlsStream::from_ssl_file(file)?;
+        tls.handshake().await?;
+        Ok(tls)
+    }
+
+    /// Accepts a client over `stream` and completes the handshake.
+    ///
+    /// # Errors
+    /// As [`connect`](Self::connect).
+    pub async fn accept(stream: File, ctx: &TlsContext) -> Result<Self, Error> {
+        let file = SslFile::new(stream, ctx);
+        file.accept()?;
+        let tls = TlsStream::from_ssl_file(file)?;
+        tls.handshake().await?;
+        Ok(tls)
+    }
+}
+
+impl<S: Stream + AsRawFd + 'static, R: Reactor> TlsStream<S, R> {
+    /// Takes over `file` in whatever state it is (not started, handshaking, open,
+    /// half-closed), with nothing lost: it is put in nonblocking mode (callbacks cleared)
+    /// and driven by the runtime from now on. Call it where the runtime's reactor is
+    /// available (inside a tokio runtime, for tokio).
+    ///
+    /// # Errors
+    /// A file whose transport was closed or handed over; no reactor.
+    pub fn from_ssl_file(file: SslFile<S>) -> Result<Self, Error> {
+        let fd = file.as_raw_fd();
+        if fd < 0 {
+            return Err(Error::Closed);
+        }
+        // SAFETY: `fd` is the open socket descriptor of `file`, which is alive here.
+        #[allow(unsafe_code)]
+        let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+        let owned = borrowed.try_clone_to_owned().map_err(Error::from_io)?;
+        file.set_nonblocking();
+        let reactor = R::register(owned).map_err(Error::from_io)?;
+        Ok(TlsStream {
+            core: Arc::new(Core { reactor, file }),
+        })
+    }
+
+    /// Completes the handshake if it is still running (at once otherwise).
+    ///
+    /// # Errors
+    /// The handshake's failure.
+    pub async fn handshake(&self) -> Result<(), Error> {
+        std::future::poll_fn(|cx| self.core.poll_handshake(cx)).await
+    }
+
+    /// The connection, for its queries (version, ALPN, peer certificates…).
+    pub fn ssl_file(&self) -> &SslFile<S> {
+        &self.core.file
+    }
+
+    /// Gives the `SslFile` back, for blocking, nonblocking or callback mode, with nothing
+    /// lost (it stays nonblocking until told otherwise).
+    ///
+    /// # Errors
+    /// The stream itself while a [`split`](Self::split) half of it is still alive.
+    pub fn into_ssl_file(self) -> Result<SslFile<S>, Self> {
+        match Arc::try_unwrap(self.core) {
+            Ok(core) => {
+                drop(core.reactor);
+                Ok(core.file)
+            }
+            Err(core) => Err(TlsStream { core }),
+        }
+    }
+
+    /// A read half and a write half that work at the same time, from two tasks (full
+    /// duplex: neither waits for the other).
+    pub fn split(self) -> (ReadHalf<S, R>, WriteHalf<S, R>) {
+        (
+            ReadHalf {
+                core: self.core.clone(),
+            },
+            WriteHalf { core: self.core },
+        )
+    }
+}
+
+impl<S: Stream + AsRawFd + 'static, R: Reactor> ReadHalf<S, R> {
+    /// Puts the halves back together.
+    ///
+    /// # Panics
+    /// If they are not halves of the same stream.
+    pub fn unsplit(self, write: WriteHalf<S, R>) -> TlsStream<S, R> {
+        assert!(
+            Arc::ptr_eq(&self.core, &write.core),
+            "halves of another stream"
+        );
+        TlsStream { core: self.core }
+    }
+
+    /// The connection, for its queries.
+    pub fn ssl_file(&self) -> &SslFile<S> {
+        &self.core.file
+    }
+}
+
+impl<S: Stream + AsRawFd + 'static, R: Reactor> WriteHalf<S, R> {
+    /// The connection, for its queries.
+    pub fn ssl_file(&self) -> &SslFile<S> {
+        &self.core.file
+    }
+}
+
+/// The shared state of a stream or half, for the runtimes' trait impls.
+pub(crate) trait HasCore<S: Stream + 'static, R: Reactor> {
+    fn core(&self) -> &Core<S, R>;
+}
+
+macro_rules! has_core {
+    ($type:ident) => {
+        impl<S: Stream + AsRawFd + 'static, R: Reactor> HasCore<S, R> for $type<S, R> {
+            fn core(&self) -> &Core<S, R> {
+                &self.core
+            }
+        }
+    };
+}
+
+has_core!(TlsStream);
+has_core!(ReadHalf);
+has_core!(WriteHalf);
+
+#[cfg(feature = "futures-io")]
+pub mod futures_io;
 #[cfg(feature = "tokio")]
-pub(crate) mod tokio;
+pub mod tokio;

@@ -12,30 +12,65 @@
 //! | drop | — | close_notify sent without blocking (a lingering close on the default [`Backend`](crate::Backend)) |
 //!
 //! A write that returned `Pending` accepted nothing: a future dropped (cancelled) there
-//! loses no byte and sends none twice.
+//! loses no byte and sends none twice. [`TlsStream::split`](super::TlsStream::split) gives
+//! a read half and a write half that work at the same time (full duplex).
+//!
+//! # Examples
+//!
+//! ```
+//! use sslfile::tokio::TlsStream;
+//! use tokio::io::{AsyncReadExt, AsyncWriteExt};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let made = rcgen::generate_simple_self_signed(vec!["localhost".into()])?;
+//! let server_ctx = sslfile::Context::builder()
+//!     .certificate_chain_pem(made.cert.pem().as_bytes(), made.key_pair.serialize_pem().as_bytes())?
+//!     .build()?;
+//! let client_ctx = sslfile::Context::builder().trust_pem(made.cert.pem().as_bytes())?.build()?;
+//!
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! let addr = listener.local_addr()?;
+//! let server = tokio::spawn(async move {
+//!     let (tcp, _) = listener.accept().await?;
+//!     let mut tls = TlsStream::accept(tcp.try_into()?, &server_ctx).await?;
+//!     let mut request = String::new();
+//!     tls.read_to_string(&mut request).await?; // to the client's close_notify
+//!     tls.write_all(request.to_uppercase().as_bytes()).await?;
+//!     tls.shutdown().await // our close_notify
+//! });
+//! let tcp = tokio::net::TcpStream::connect(addr).await?;
+//! let mut tls = TlsStream::connect(tcp.try_into()?, &client_ctx, "localhost").await?;
+//! tls.write_all(b"hello").await?;
+//! tls.shutdown().await?; // TLS 1.3 half-close: the answer still comes
+//! let mut answer = String::new();
+//! tls.read_to_string(&mut answer).await?;
+//! assert_eq!(answer, "HELLO");
+//! server.await??;
+//! # Ok(())
+//! # }
+//! ```
 
 use std::future::Future;
 use std::io::{self, IoSlice};
-use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
 use tokio::io::unix::AsyncFd;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use super::{Core, Reactor, Side};
-use crate::context::Context as TlsContext;
-use crate::error::Error;
+use super::{Core, HasCore, Reactor, Side};
 use crate::file::File;
 use crate::interest::Interest;
-use crate::ssl_file::SslFile;
 use crate::stream::Stream;
 
 /// A duplicate of the socket's descriptor, owned by the registration: it stays open for as
 /// long as tokio watches it, whatever the file does with its own (close, hand over).
-struct Descriptor(OwnedFd);
+#[doc(hidden)]
+pub struct Descriptor(OwnedFd);
 
 impl AsRawFd for Descriptor {
     fn as_raw_fd(&self) -> RawFd {
@@ -44,12 +79,25 @@ impl AsRawFd for Descriptor {
 }
 
 /// tokio's reactor for one socket, and a timer per side.
-struct TokioReactor {
+#[doc(hidden)]
+pub struct TokioReactor {
     fd: AsyncFd<Descriptor>,
     timers: [Mutex<Option<Pin<Box<tokio::time::Sleep>>>>; 2],
 }
 
 impl Reactor for TokioReactor {
+    fn register(fd: OwnedFd) -> io::Result<Self> {
+        let interest = tokio::io::Interest::READABLE | tokio::io::Interest::WRITABLE;
+        // SAFETY: the descriptor is owned by the `Descriptor` that the registration owns,
+        // so it stays open, the same description, for the registration's whole life.
+        #[allow(unsafe_code)]
+        let fd = unsafe { AsyncFd::register_with_interest(Descriptor(fd), interest) }?;
+        Ok(TokioReactor {
+            fd,
+            timers: Default::default(),
+        })
+    }
+
     fn poll_ready(
         &self,
         cx: &mut Context<'_>,
@@ -100,193 +148,14 @@ impl Reactor for TokioReactor {
     }
 }
 
-/// An `SslFile` as a tokio `AsyncRead + AsyncWrite` (feature `tokio`). Same semantics as
-/// the other modes (see the table in the [module docs](self)); [`split`](Self::split)
-/// gives a read half and a write half that work at the same time.
-///
-/// # Examples
-///
-/// ```
-/// use sslfile::tokio::TlsStream;
-/// use tokio::io::{AsyncReadExt, AsyncWriteExt};
-///
-/// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// let made = rcgen::generate_simple_self_signed(vec!["localhost".into()])?;
-/// let server_ctx = sslfile::Context::builder()
-///     .certificate_chain_pem(made.cert.pem().as_bytes(), made.key_pair.serialize_pem().as_bytes())?
-///     .build()?;
-/// let client_ctx = sslfile::Context::builder().trust_pem(made.cert.pem().as_bytes())?.build()?;
-///
-/// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-/// let addr = listener.local_addr()?;
-/// let server = tokio::spawn(async move {
-///     let (tcp, _) = listener.accept().await?;
-///     let mut tls = TlsStream::accept(tcp.try_into()?, &server_ctx).await?;
-///     let mut request = String::new();
-///     tls.read_to_string(&mut request).await?; // to the client's close_notify
-///     tls.write_all(request.to_uppercase().as_bytes()).await?;
-///     tls.shutdown().await // our close_notify
-/// });
-/// let tcp = tokio::net::TcpStream::connect(addr).await?;
-/// let mut tls = TlsStream::connect(tcp.try_into()?, &client_ctx, "localhost").await?;
-/// tls.write_all(b"hello").await?;
-/// tls.shutdown().await?; // TLS 1.3 half-close: the answer still comes
-/// let mut answer = String::new();
-/// tls.read_to_string(&mut answer).await?;
-/// assert_eq!(answer, "HELLO");
-/// server.await??;
-/// # Ok(())
-/// # }
-/// ```
-pub struct TlsStream<S: Stream + AsRawFd + 'static = File> {
-    core: Arc<Core<S, TokioReactor>>,
-}
+/// An `SslFile` as a tokio `AsyncRead + AsyncWrite` (see the [module docs](self)).
+pub type TlsStream<S = File> = super::TlsStream<S, TokioReactor>;
 
-impl<S: Stream + AsRawFd + 'static> std::fmt::Debug for TlsStream<S> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TlsStream")
-            .field("fd", &self.core.reactor.fd.get_ref().as_raw_fd())
-            .finish()
-    }
-}
+/// The reading half of a [`TlsStream`].
+pub type ReadHalf<S = File> = super::ReadHalf<S, TokioReactor>;
 
-impl TlsStream<File> {
-    /// Connects as a client to `server_name` over `stream` and completes the handshake.
-    ///
-    /// # Errors
-    /// The handshake's failure (with the message of the blocking modes), or a timeout
-    /// ([`ContextBuilder::handshake_timeout`](crate::ContextBuilder::handshake_timeout)).
-    pub async fn connect(stream: File, ctx: &TlsContext, server_name: &str) -> Result<Self, Error> {
-        let file = SslFile::new(stream, ctx);
-        file.connect(server_name)?;
-        let tls = TlsStream::from_ssl_file(file)?;
-        tls.handshake().await?;
-        Ok(tls)
-    }
-
-    /// Accepts a client over `stream` and completes the handshake.
-    ///
-    /// # Errors
-    /// As [`connect`](Self::connect).
-    pub async fn accept(stream: File, ctx: &TlsContext) -> Result<Self, Error> {
-        let file = SslFile::new(stream, ctx);
-        file.accept()?;
-        let tls = TlsStream::from_ssl_file(file)?;
-        tls.handshake().await?;
-        Ok(tls)
-    }
-}
-
-impl<S: Stream + AsRawFd + 'static> TlsStream<S> {
-    /// Takes over `file` in whatever state it is (not started, handshaking, open,
-    /// half-closed), with nothing lost: it is put in nonblocking mode (callbacks cleared)
-    /// and driven by tokio from now on. Must be called inside a tokio runtime.
-    ///
-    /// # Errors
-    /// A file whose transport was closed or handed over; no tokio reactor.
-    pub fn from_ssl_file(file: SslFile<S>) -> Result<Self, Error> {
-        let fd = file.as_raw_fd();
-        if fd < 0 {
-            return Err(Error::Closed);
-        }
-        // SAFETY: `fd` is the file's open socket descriptor, and the file is alive.
-        #[allow(unsafe_code)]
-        let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
-        let owned = borrowed.try_clone_to_owned().map_err(Error::from_io)?;
-        file.set_nonblocking();
-        let interest = tokio::io::Interest::READABLE | tokio::io::Interest::WRITABLE;
-        // SAFETY: the descriptor is owned by the `Descriptor` that the registration owns,
-        // so it stays open, the same description, for the registration's whole life.
-        #[allow(unsafe_code)]
-        let fd = unsafe { AsyncFd::register_with_interest(Descriptor(owned), interest) }
-            .map_err(|e| Error::from_io(e.into()))?;
-        Ok(TlsStream {
-            core: Arc::new(Core {
-                reactor: TokioReactor {
-                    fd,
-                    timers: Default::default(),
-                },
-                file,
-            }),
-        })
-    }
-
-    /// Completes the handshake if it is still running (at once otherwise).
-    ///
-    /// # Errors
-    /// The handshake's failure.
-    pub async fn handshake(&self) -> Result<(), Error> {
-        std::future::poll_fn(|cx| self.core.poll_handshake(cx)).await
-    }
-
-    /// The connection, for its queries (version, ALPN, peer certificates…).
-    pub fn ssl_file(&self) -> &SslFile<S> {
-        &self.core.file
-    }
-
-    /// Gives the `SslFile` back, for blocking, nonblocking or callback mode, with nothing
-    /// lost (it stays nonblocking until told otherwise).
-    ///
-    /// # Errors
-    /// The stream itself while a [`split`](Self::split) half of it is still alive.
-    pub fn into_ssl_file(self) -> Result<SslFile<S>, Self> {
-        match Arc::try_unwrap(self.core) {
-            Ok(core) => {
-                drop(core.reactor);
-                Ok(core.file)
-            }
-            Err(core) => Err(TlsStream { core }),
-        }
-    }
-
-    /// A read half and a write half that work at the same time, from two tasks (full
-    /// duplex: neither waits for the other, as with tokio-rustls's split).
-    pub fn split(self) -> (ReadHalf<S>, WriteHalf<S>) {
-        (
-            ReadHalf {
-                core: self.core.clone(),
-            },
-            WriteHalf { core: self.core },
-        )
-    }
-}
-
-/// The reading half of a [`TlsStream`] ([`TlsStream::split`]).
-pub struct ReadHalf<S: Stream + AsRawFd + 'static = File> {
-    core: Arc<Core<S, TokioReactor>>,
-}
-
-/// The writing half of a [`TlsStream`] ([`TlsStream::split`]).
-pub struct WriteHalf<S: Stream + AsRawFd + 'static = File> {
-    core: Arc<Core<S, TokioReactor>>,
-}
-
-impl<S: Stream + AsRawFd + 'static> ReadHalf<S> {
-    /// Puts the halves back together.
-    ///
-    /// # Panics
-    /// If they are not halves of the same stream.
-    pub fn unsplit(self, write: WriteHalf<S>) -> TlsStream<S> {
-        assert!(
-            Arc::ptr_eq(&self.core, &write.core),
-            "halves of another stream"
-        );
-        TlsStream { core: self.core }
-    }
-
-    /// The connection, for its queries.
-    pub fn ssl_file(&self) -> &SslFile<S> {
-        &self.core.file
-    }
-}
-
-impl<S: Stream + AsRawFd + 'static> WriteHalf<S> {
-    /// The connection, for its queries.
-    pub fn ssl_file(&self) -> &SslFile<S> {
-        &self.core.file
-    }
-}
+/// The writing half of a [`TlsStream`].
+pub type WriteHalf<S = File> = super::WriteHalf<S, TokioReactor>;
 
 fn poll_read_buf<S: Stream + AsRawFd + 'static>(
     core: &Core<S, TokioReactor>,
@@ -306,13 +175,13 @@ fn poll_read_buf<S: Stream + AsRawFd + 'static>(
 
 macro_rules! async_read {
     ($type:ident) => {
-        impl<S: Stream + AsRawFd + 'static> AsyncRead for $type<S> {
+        impl<S: Stream + AsRawFd + 'static> AsyncRead for super::$type<S, TokioReactor> {
             fn poll_read(
                 self: Pin<&mut Self>,
                 cx: &mut Context<'_>,
                 buf: &mut ReadBuf<'_>,
             ) -> Poll<io::Result<()>> {
-                poll_read_buf(&self.core, cx, buf)
+                poll_read_buf(self.core(), cx, buf)
             }
         }
     };
@@ -320,13 +189,13 @@ macro_rules! async_read {
 
 macro_rules! async_write {
     ($type:ident) => {
-        impl<S: Stream + AsRawFd + 'static> AsyncWrite for $type<S> {
+        impl<S: Stream + AsRawFd + 'static> AsyncWrite for super::$type<S, TokioReactor> {
             fn poll_write(
                 self: Pin<&mut Self>,
                 cx: &mut Context<'_>,
                 buf: &[u8],
             ) -> Poll<io::Result<usize>> {
-                self.core.poll_write(cx, &[IoSlice::new(buf)])
+                self.core().poll_write(cx, &[IoSlice::new(buf)])
             }
 
             fn poll_write_vectored(
@@ -334,7 +203,7 @@ macro_rules! async_write {
                 cx: &mut Context<'_>,
                 bufs: &[IoSlice<'_>],
             ) -> Poll<io::Result<usize>> {
-                self.core.poll_write(cx, bufs)
+                self.core().poll_write(cx, bufs)
             }
 
             fn is_write_vectored(&self) -> bool {
@@ -342,11 +211,11 @@ macro_rules! async_write {
             }
 
             fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-                self.core.poll_flush(cx)
+                self.core().poll_flush(cx)
             }
 
             fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-                self.core.poll_shutdown(cx)
+                self.core().poll_shutdown(cx)
             }
         }
     };

@@ -107,10 +107,11 @@ impl<'a> ClientHelloInfo<'a> {
 }
 
 /// The function a context asks for each connection's certificate.
+type ChooseFn = dyn Fn(&ClientHelloInfo<'_>) -> Option<CertifiedChain> + Send + Sync;
+
+/// [`ChooseFn`] as the context keeps it.
 #[derive(Clone)]
-pub(crate) struct CertificateChooser(
-    pub(crate) Arc<dyn Fn(&ClientHelloInfo<'_>) -> Option<CertifiedChain> + Send + Sync>,
-);
+pub(crate) struct CertificateChooser(pub(crate) Arc<ChooseFn>);
 
 impl fmt::Debug for CertificateChooser {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
