@@ -275,6 +275,7 @@
 // exceptions: registering a descriptor with `polling` (backend/watch.rs) and with tokio (async_io/tokio.rs), SIOCOUTQ (sys.rs)
 #![deny(missing_docs)]
 
+#[cfg(any(feature = "tokio", feature = "futures-io"))]
 mod async_io;
 mod backend;
 mod context;

@@ -3,7 +3,7 @@
 //!
 //! | event | `poll_read` | `poll_write` |
 //! |---|---|---|
-//! | handshake fails | the handshake's error, from [`TlsStream::connect`]/[`accept`](TlsStream::accept) or the first poll | same |
+//! | handshake fails | the handshake's error, from `TlsStream::connect`/`accept` or the first poll | same |
 //! | peer sent close_notify | buffered data, then `Ok(0)` (end of stream), repeatably | TLS 1.3: works (half-close) until our `poll_shutdown`; TLS 1.2: `BrokenPipe` |
 //! | transport ended without close_notify (truncation) | buffered data, then `Err(BrokenPipe)` | `Err(BrokenPipe)` |
 //! | peer sent a fatal alert | `Err(ConnectionReset)` | same |
@@ -12,7 +12,7 @@
 //! | drop | — | close_notify sent without blocking (a lingering close on the default [`Backend`](crate::Backend)) |
 //!
 //! A write that returned `Pending` accepted nothing: a future dropped (cancelled) there
-//! loses no byte and sends none twice. [`TlsStream::split`](super::TlsStream::split) gives
+//! loses no byte and sends none twice. `TlsStream::split` gives
 //! a read half and a write half that work at the same time (full duplex).
 //!
 //! # Examples

@@ -332,6 +332,7 @@ impl<S: Stream + 'static> Shared<S> {
     }
 
     /// One nonblocking round of the handshake, whatever the mode: true once complete.
+    #[cfg(any(feature = "tokio", feature = "futures-io"))]
     pub(super) fn handshake_step(&self) -> Result<bool, Error> {
         let mut st = self.lock();
         loop {

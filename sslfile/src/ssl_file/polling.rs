@@ -88,6 +88,7 @@ impl<S: Stream + 'static> SslFile<S> {
 }
 
 /// The operations of the async adapters: nonblocking whatever the file's mode.
+#[cfg(any(feature = "tokio", feature = "futures-io"))]
 impl<S: Stream + 'static> SslFile<S> {
     /// One nonblocking round of the handshake; true once it is complete.
     pub(crate) fn drive_handshake(&self) -> Result<bool, crate::Error> {
