@@ -66,9 +66,16 @@ pub enum Mode {
     Blocking,
     Nonblocking,
     Callback,
+    /// `sslfile::tokio::TlsStream` on a tokio runtime.
+    Async,
 }
 
-pub const MODES: [Mode; 3] = [Mode::Blocking, Mode::Nonblocking, Mode::Callback];
+pub const MODES: [Mode; 4] = [
+    Mode::Blocking,
+    Mode::Nonblocking,
+    Mode::Callback,
+    Mode::Async,
+];
 
 /// The protocol version, pinned on both sides.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

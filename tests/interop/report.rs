@@ -216,6 +216,7 @@ fn grids(all: &[&Outcome]) -> String {
         Mode::Blocking => "B",
         Mode::Nonblocking => "N",
         Mode::Callback => "C",
+        Mode::Async => "A",
     };
     let mut out = String::new();
     let transfer: Vec<(Version, Mode)> = VERSIONS
