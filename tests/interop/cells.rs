@@ -4,7 +4,7 @@
 //! * **transfer**: every peer × our role × TLS version × our mode: 16 MiB of random bytes
 //!   each way, compared byte for byte, then a clean close (ours first, both close_notify).
 //! * **features** (ALPN, client certificates, resumption, the ways a connection ends, no
-//!   SNI): every peer × our role, with one mode per cell, rotating through the three modes
+//!   SNI): every peer × our role, with one mode per cell, rotating through the four modes
 //!   (and through both versions where the peer has both), so that each mode meets every
 //!   feature across the peers.
 

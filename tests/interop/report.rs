@@ -329,7 +329,7 @@ fn document(rec: &Recorded) -> String {
          our mode with {} MiB of random bytes each way, compared byte for byte, then a clean \
          close (close_notify both ways); the **feature** cells (ALPN, SNI, client \
          certificates, resumption, endings: 64 KiB each way, 4 KiB per connection for \
-         resumption) run every peer × our role with one mode each, rotating through the three \
+         resumption) run every peer × our role with one mode each, rotating through the four \
          modes along the features (and alternating the TLS version; resumption runs with \
          both).",
         crate::interop::plan::TRANSFER_BYTES >> 20
