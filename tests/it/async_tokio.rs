@@ -411,3 +411,45 @@ fn interop_with_tokio_rustls_both_ways() {
         server.await.unwrap();
     });
 }
+
+#[allow(dead_code)]
+#[path = "../../sslfile/examples/callback_echo_server.rs"]
+mod callback_echo_server;
+
+/// Pike-style callback code (the callback echo example on a `Port`) and an async client
+/// on one thread: the backend runs as part of a current-thread tokio runtime.
+#[test]
+fn a_backend_runs_inside_tokio_beside_async_code() {
+    let setup = Setup::new();
+    let port = sslfile::Port::bind("127.0.0.1:0", &setup.server_ctx).unwrap();
+    let backend = sslfile::Backend::new().unwrap();
+    callback_echo_server::listen(&port, &backend).unwrap();
+    let addr = port.local_addr().unwrap();
+    let tick = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let ticks = tick.clone();
+    backend.call_out(Duration::from_millis(20), move || {
+        ticks.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    });
+    runtime().block_on(async {
+        let client = async {
+            for round in 0..3 {
+                let mut tls = connect(addr.port(), &setup.client_ctx).await.unwrap();
+                let line = format!("hello {round}\n");
+                tls.write_all(line.as_bytes()).await.unwrap();
+                let mut back = vec![0u8; line.len()];
+                tls.read_exact(&mut back).await.unwrap();
+                assert_eq!(back, line.as_bytes());
+                tls.shutdown().await.unwrap();
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await; // the call_out is due
+            backend.stop();
+        };
+        let (served, ()) = tokio::join!(sslfile::tokio::run_backend(&backend), client);
+        served.unwrap();
+    });
+    assert_eq!(
+        tick.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "the call_out ran"
+    );
+}

@@ -244,3 +244,49 @@ impl TryFrom<tokio::net::UnixStream> for File {
         File::try_from(stream.into_std()?)
     }
 }
+
+/// Runs `backend` inside the tokio runtime, on the task that awaits this, until
+/// [`Backend::stop`] is called: Pike-style callback code and async code then share one
+/// thread. The backend's descriptor is watched by tokio's reactor, its call_outs by
+/// tokio's timers; each wake-up runs one round without blocking.
+///
+/// # Errors
+/// A failure of the backend's poller, or no tokio reactor.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> std::io::Result<()> {
+/// let backend = sslfile::Backend::new()?;
+/// let stopper = backend.clone();
+/// backend.call_out(std::time::Duration::from_millis(10), move || stopper.stop());
+/// sslfile::tokio::run_backend(&backend).await?; // returns once the call_out stopped it
+/// # Ok(())
+/// # }
+/// ```
+pub async fn run_backend(backend: &crate::Backend) -> io::Result<()> {
+    use std::os::fd::AsFd;
+    let fd = backend.as_fd().try_clone_to_owned()?;
+    // SAFETY: the duplicate is owned by the registration, open for its whole life.
+    #[allow(unsafe_code)]
+    let fd =
+        unsafe { AsyncFd::register_with_interest(Descriptor(fd), tokio::io::Interest::READABLE) }?;
+    loop {
+        backend.run_once(Some(std::time::Duration::ZERO))?;
+        if backend.take_stop() {
+            return Ok(());
+        }
+        let readable = fd.readable();
+        let ready = match backend.next_timeout() {
+            Some(due) => match tokio::time::timeout(due, readable).await {
+                Ok(ready) => Some(ready?),
+                Err(_) => None, // a call_out is due
+            },
+            None => Some(readable.await?),
+        };
+        if let Some(mut guard) = ready {
+            guard.clear_ready();
+        }
+    }
+}

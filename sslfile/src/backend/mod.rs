@@ -224,6 +224,11 @@ impl Backend {
         self.wake();
     }
 
+    /// True (once) if [`stop`](Self::stop) was called: for loops that run rounds themselves.
+    pub(crate) fn take_stop(&self) -> bool {
+        self.inner.stop.swap(false, Ordering::SeqCst)
+    }
+
     /// Runs rounds until [`stop`](Self::stop) is called. A `stop` that comes before `run`
     /// starts is not lost: `run` then returns at once. Each `stop` ends one `run`.
     pub fn run(&self) -> io::Result<()> {
