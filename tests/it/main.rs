@@ -26,6 +26,7 @@ mod handshake;
 mod harness_selftest;
 mod hyper_examples;
 mod keys;
+mod mio_example;
 mod nonblocking;
 mod nothing_lost;
 mod protection;
