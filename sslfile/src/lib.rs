@@ -266,15 +266,19 @@
 #![deny(missing_docs)]
 
 mod backend;
+mod cert_names;
 mod context;
+mod der;
 mod describe;
 mod engine;
 mod error;
+mod exact_trust;
 mod file;
 mod framing;
 mod interest;
 mod io_stream;
 mod port;
+mod refused;
 mod resolver;
 mod session;
 mod ssl_file;

@@ -29,6 +29,7 @@ use rustls::{ClientConfig, ServerConfig};
 mod key_log;
 
 pub use builder::ContextBuilder;
+pub(crate) use load::utc_date;
 
 use crate::error::Error;
 use crate::resolver::CertResolver;
