@@ -13,6 +13,7 @@ mod client_auth;
 mod close_table;
 mod context_certs;
 mod context_params;
+mod exact_trust;
 mod fault_regressions;
 mod faults_pumped;
 mod faults_threaded;
