@@ -32,3 +32,4 @@ mod timeouts;
 mod truncation;
 mod trust;
 mod trust_system;
+mod verdicts;
