@@ -66,7 +66,10 @@ pub fn run(cell: Cell) -> Outcome {
 
 fn run_applicable(cell: Cell) -> Result<(Status, Vec<String>), String> {
     let mut plan = Plan::new(cell);
-    let pki = Pki::new(plan.client_cert_names_localhost);
+    let pki = match cell.feature {
+        Feature::ExactTrust => Pki::exact_trust(),
+        _ => Pki::new(plan.client_cert_names_localhost),
+    };
     plan.client_cert = pki.client.cert_der.clone();
     let ctx = our_context(&plan, &pki)?;
     let listener = match cell.role {
