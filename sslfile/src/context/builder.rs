@@ -420,8 +420,9 @@ impl ContextBuilder {
         for wanted in suites {
             let Some(found) = available.iter().find(|s| s.suite() == wanted) else {
                 return Err(Error::Config(format!(
-                    "the cipher suite {wanted:?} is not available; these are: {}",
-                    names(available.iter().map(|s| s.suite()))
+                    "the cipher suite {} is not available; these are: {}",
+                    suite_name(wanted),
+                    names(available.iter().map(|s| suite_name(s.suite())))
                 )));
             };
             chosen.push(*found);
@@ -450,8 +451,9 @@ impl ContextBuilder {
         for wanted in groups {
             let Some(found) = available.iter().find(|g| g.name() == wanted) else {
                 return Err(Error::Config(format!(
-                    "the key-exchange group {wanted:?} is not available; these are: {}",
-                    names(available.iter().map(|g| g.name()))
+                    "the key-exchange group {} is not available; these are: {}",
+                    group_name(wanted),
+                    names(available.iter().map(|g| group_name(g.name())))
                 )));
             };
             chosen.push(*found);
@@ -742,11 +744,22 @@ fn client_verifier(
     Ok(Arc::new(ExactTrustVerifier::new(webpki, exact)))
 }
 
-fn names<T: std::fmt::Debug>(items: impl Iterator<Item = T>) -> String {
-    items
-        .map(|i| format!("{i:?}"))
-        .collect::<Vec<_>>()
-        .join(", ")
+fn names(items: impl Iterator<Item = String>) -> String {
+    items.collect::<Vec<_>>().join(", ")
+}
+
+/// A cipher suite's registered name (`TLS13_AES_128_GCM_SHA256`), or its number.
+fn suite_name(suite: CipherSuite) -> String {
+    suite
+        .as_str()
+        .map_or_else(|| format!("0x{:04x}", u16::from(suite)), str::to_owned)
+}
+
+/// A key-exchange group's registered name (`X25519`), or its number.
+fn group_name(group: NamedGroup) -> String {
+    group
+        .as_str()
+        .map_or_else(|| format!("0x{:04x}", u16::from(group)), str::to_owned)
 }
 
 #[cfg(test)]
