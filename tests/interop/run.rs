@@ -318,8 +318,8 @@ fn check_refusal(refusal: Refusal, failure: &Failure) -> Result<String, String> 
     let words: &[&str] = match refusal {
         Refusal::Alpn => &["alpn", "application protocol"],
         // TLS 1.2 servers refuse with a bare handshake_failure alert.
-        Refusal::ClientCert => &["certificate", "handshakefailure"],
-        Refusal::NoSni => &["handshake", "handshake_failure", "handshakefailure"],
+        Refusal::ClientCert => &["certificate", "handshake_failure"],
+        Refusal::NoSni => &["handshake", "handshake_failure"],
     };
     if !words.iter().any(|w| lower.contains(w)) {
         return Err(format!(
