@@ -15,7 +15,9 @@
 //!
 //! Such a certificate must still be valid now (checked here, not assumed from the order in
 //! which webpki checks things) and, in the server's case, name the host we connect to; the
-//! handshake signature is checked with its key as for any certificate.
+//! handshake signature is checked with its key as for any certificate. Its extended key
+//! usage is not checked: webpki stops at the CA flag before it looks, and the user vouched
+//! for this very certificate.
 //!
 //! The verifier also notes every certificate it refuses (see [`crate::refused`]), so that the
 //! error message can name it.
