@@ -310,6 +310,71 @@ fn utc_date(time: UnixTime) -> String {
 mod tests {
     use super::*;
 
+    /// The refusals no test connection provokes (no revocation lists, OCSP or application
+    /// checks are configured) read as sentences too, for both roles.
+    #[test]
+    fn refusals_without_a_connection_to_provoke_them_are_sentences() {
+        use std::sync::Arc;
+        let date = UnixTime::since_unix_epoch(std::time::Duration::from_secs(978_307_200));
+        let webpki_other =
+            |e: webpki::Error| CertificateError::Other(rustls::OtherError(Arc::new(e)));
+        #[allow(deprecated)]
+        let refusals = [
+            CertificateError::Revoked,
+            CertificateError::UnknownRevocationStatus,
+            CertificateError::ExpiredRevocationList,
+            CertificateError::ExpiredRevocationListContext {
+                time: date,
+                next_update: date,
+            },
+            CertificateError::BadEncoding,
+            CertificateError::UnhandledCriticalExtension,
+            CertificateError::UnsupportedSignatureAlgorithm,
+            CertificateError::InvalidPurpose,
+            CertificateError::InvalidOcspResponse,
+            CertificateError::ApplicationVerificationFailure,
+            CertificateError::Expired,
+            CertificateError::NotValidYet,
+            CertificateError::NotValidForName,
+            CertificateError::BadSignature,
+            webpki_other(webpki::Error::CertDistrusted),
+            webpki_other(webpki::Error::MaximumPathDepthExceeded),
+            webpki_other(webpki::Error::UnsupportedCertVersion),
+            webpki_other(webpki::Error::EmptyEkuExtension),
+            webpki_other(webpki::Error::MalformedExtensions),
+            webpki_other(webpki::Error::UnsupportedCrlVersion),
+            CertificateError::Other(rustls::OtherError(Arc::new(std::io::Error::other(
+                "the policy server said no",
+            )))),
+        ];
+        let names = CertNames {
+            subject: "CN=alice".into(),
+            issuer: "CN=Example CA".into(),
+            self_issued: false,
+        };
+        for of_server in [true, false] {
+            let refused = Refused {
+                of_server,
+                server_name: of_server.then_some("example.com"),
+                names: Some(&names),
+            };
+            let whose = match of_server {
+                true => "the server's certificate for example.com",
+                false => "the client's certificate (CN=alice)",
+            };
+            for err in &refusals {
+                let sentence = describe(err, &refused);
+                assert!(sentence.contains(whose), "{err:?}: {sentence}");
+                assert!(
+                    !sentence.contains('{')
+                        && !sentence.contains("Other(")
+                        && !sentence.contains("Error"),
+                    "{err:?}: {sentence}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn presented_names_lose_their_debug_wrapping() {
         assert_eq!(presented_name("DnsName(\"a.example\")"), "a.example");
