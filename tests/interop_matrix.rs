@@ -75,6 +75,13 @@ fn client_certificates() {
     );
 }
 
+/// The server's certificate is `openssl req -x509`'s (marked CA:TRUE), trusted exactly by
+/// the client, per peer × role (SPEC §10: trust as the peers do it).
+#[test]
+fn exact_trust() {
+    run_section("exact trust", cells::exact_trust_cells());
+}
+
 /// A second connection resumes the first one's session, per peer × role × version.
 #[test]
 fn resumption() {

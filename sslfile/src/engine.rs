@@ -20,11 +20,13 @@ use std::sync::Arc;
 use rustls::pki_types::CertificateDer;
 use rustls::{ClientConnection, Connection, HandshakeKind, ServerConfig, ServerConnection};
 
+use crate::cert_names::CertNames;
 use crate::context::{ClientSetup, Tuning};
 use crate::describe::{tls_error, Circumstances};
 use crate::early_data::{EarlyData, EarlyPlan};
 use crate::error::Error;
 use crate::framing::RecordFraming;
+use crate::refused;
 use crate::session::{ConnectionSessions, Session};
 use crate::version::TlsVersion;
 
@@ -272,6 +274,9 @@ impl Engine {
     /// Processes received records; `plaintext_before` (when key updates are being counted)
     /// is how much plaintext was buffered before them, to notice data from the peer.
     fn process_noting_data(&mut self, plaintext_before: Option<usize>) {
+        if self.conn.is_handshaking() {
+            refused::take();
+        }
         match self.conn.process_new_packets() {
             Ok(state) => {
                 if plaintext_before.is_some_and(|before| state.plaintext_bytes_to_read() > before) {
@@ -293,8 +298,12 @@ impl Engine {
                 }
             }
             Err(err) => {
+                let refused = refused::take().and_then(|cert| CertNames::of(&cert));
                 if self.error.is_none() {
-                    let seen = self.circumstances();
+                    let seen = Circumstances {
+                        refused,
+                        ..self.circumstances()
+                    };
                     self.error = Some(tls_error(err, &seen));
                 }
             }
@@ -704,6 +713,7 @@ impl Engine {
             server_name: self.server_name.as_deref(),
             first_bytes: &self.first_bytes,
             client_certificate: !self.is_client(),
+            refused: None,
         }
     }
 }

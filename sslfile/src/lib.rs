@@ -278,16 +278,20 @@
 #[cfg(any(feature = "tokio", feature = "futures-io"))]
 mod async_io;
 mod backend;
+mod cert_names;
 mod context;
+mod der;
 mod describe;
 mod early_data;
 mod engine;
 mod error;
+mod exact_trust;
 mod file;
 mod framing;
 mod interest;
 mod io_stream;
 mod port;
+mod refused;
 mod resolver;
 mod session;
 mod ssl_file;

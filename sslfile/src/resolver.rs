@@ -140,24 +140,10 @@ fn issued_by_one_of(chain: &CertifiedKey, names: &[&[u8]]) -> bool {
 
 /// The contents of a DER SEQUENCE (tag and length removed); `None` if it is not one.
 fn der_sequence_contents(der: &[u8]) -> Option<&[u8]> {
-    let (&tag, rest) = der.split_first()?;
-    if tag != 0x30 {
-        return None;
+    match crate::der::element(der)? {
+        (0x30, contents, []) => Some(contents),
+        _ => None,
     }
-    let (&first, rest) = rest.split_first()?;
-    let (len, rest) = if first < 0x80 {
-        (usize::from(first), rest)
-    } else {
-        let count = usize::from(first & 0x7f);
-        if count == 0 || count > 4 || rest.len() < count {
-            return None;
-        }
-        let len = rest[..count]
-            .iter()
-            .fold(0usize, |acc, &b| (acc << 8) | usize::from(b));
-        (len, &rest[count..])
-    };
-    (rest.len() == len).then_some(rest)
 }
 
 #[cfg(test)]

@@ -277,3 +277,44 @@ macro_rules! deref_proc {
 }
 deref_proc!(SServer);
 deref_proc!(SClient);
+
+/// A self-signed certificate and key for `name` made as the OpenSSL manual and countless
+/// tutorials say, `openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=NAME -addext
+/// subjectAltName=DNS:NAME`, written to `dir/<stem>.crt` and `dir/<stem>.key`. OpenSSL 3
+/// marks it as a CA (`basicConstraints CA:TRUE`, from openssl.cnf's `v3_ca`); this checks
+/// that it did, so that the tests using it test what they say.
+pub fn req_self_signed(dir: &std::path::Path, stem: &str, name: &str) -> IdentityFiles {
+    let files = IdentityFiles {
+        cert: dir.join(format!("{stem}.crt")),
+        key: dir.join(format!("{stem}.key")),
+    };
+    let made = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30",
+        ])
+        .arg("-keyout")
+        .arg(&files.key)
+        .arg("-out")
+        .arg(&files.cert)
+        .arg("-subj")
+        .arg(format!("/CN={name}"))
+        .arg("-addext")
+        .arg(format!("subjectAltName=DNS:{name}"))
+        .output()
+        .expect("run openssl req");
+    assert!(
+        made.status.success(),
+        "openssl req failed: {}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let text = Command::new("openssl")
+        .args(["x509", "-noout", "-text", "-in"])
+        .arg(&files.cert)
+        .output()
+        .expect("run openssl x509");
+    assert!(
+        String::from_utf8_lossy(&text.stdout).contains("CA:TRUE"),
+        "openssl req made a certificate without CA:TRUE"
+    );
+    files
+}

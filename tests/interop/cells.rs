@@ -161,6 +161,9 @@ pub enum Feature {
     /// The client sends no SNI (our client connects by IP address, verified against the
     /// certificate's IP SAN): the server's default certificate.
     NoSni,
+    /// The server's certificate is self-signed by `openssl req -x509` (so marked CA:TRUE),
+    /// and the client trusts exactly that certificate (its CA file is the certificate).
+    ExactTrust,
 }
 
 impl fmt::Display for Feature {
@@ -179,6 +182,7 @@ impl fmt::Display for Feature {
             Feature::Close(Close::OursNormal) => "close: our close()",
             Feature::Close(Close::PeerDrops) => "close: peer drops socket",
             Feature::NoSni => "no SNI",
+            Feature::ExactTrust => "exact trust of a CA-flagged self-signed cert",
         })
     }
 }
@@ -274,6 +278,25 @@ pub fn feature_cells(keep: impl Fn(Feature) -> bool) -> Vec<Cell> {
                     });
                 }
             }
+        }
+    }
+    cells
+}
+
+/// The exact-trust cells: every peer × role, one version and mode each (rotating), outside
+/// [`FEATURES`] so that the other cells keep their modes.
+pub fn exact_trust_cells() -> Vec<Cell> {
+    let mut cells = Vec::new();
+    for (p, peer) in PEERS.into_iter().enumerate() {
+        for (r, role) in ROLES.into_iter().enumerate() {
+            let feature = Feature::ExactTrust;
+            cells.push(Cell {
+                peer,
+                role,
+                version: version_for(peer, VERSIONS[(p + r) % VERSIONS.len()], feature),
+                mode: MODES[(p + r) % MODES.len()],
+                feature,
+            });
         }
     }
     cells

@@ -333,7 +333,7 @@ pub fn our_context(plan: &Plan, pki: &Pki) -> Result<Context, String> {
         .versions(v, v)
         .map_err(|e| e.to_string())?;
     builder = match plan.cell.role {
-        Role::Client => builder.trust_pem(pki.ca.ca_pem.as_bytes()),
+        Role::Client => builder.trust_pem(pki.trusted_pem.as_bytes()),
         Role::Server => builder.certificate_chain_pem(
             pki.server.chain_pem.as_bytes(),
             pki.server.key_pem.as_bytes(),

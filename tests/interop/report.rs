@@ -15,13 +15,14 @@ use super::peers;
 use super::run::{Outcome, Status};
 
 /// The sections, in table order.
-pub const SECTIONS: [&str; 6] = [
+pub const SECTIONS: [&str; 7] = [
     "transfer, our client",
     "transfer, our server",
     "ALPN and SNI",
     "client certificates",
     "resumption",
     "endings",
+    "exact trust",
 ];
 
 struct Recorded {

@@ -66,7 +66,10 @@ pub fn run(cell: Cell) -> Outcome {
 
 fn run_applicable(cell: Cell) -> Result<(Status, Vec<String>), String> {
     let mut plan = Plan::new(cell);
-    let pki = Pki::new(plan.client_cert_names_localhost);
+    let pki = match cell.feature {
+        Feature::ExactTrust => Pki::exact_trust(),
+        _ => Pki::new(plan.client_cert_names_localhost),
+    };
     plan.client_cert = pki.client.cert_der.clone();
     let ctx = our_context(&plan, &pki)?;
     let listener = match cell.role {
@@ -315,8 +318,8 @@ fn check_refusal(refusal: Refusal, failure: &Failure) -> Result<String, String> 
     let words: &[&str] = match refusal {
         Refusal::Alpn => &["alpn", "application protocol"],
         // TLS 1.2 servers refuse with a bare handshake_failure alert.
-        Refusal::ClientCert => &["certificate", "handshakefailure"],
-        Refusal::NoSni => &["handshake", "handshake_failure", "handshakefailure"],
+        Refusal::ClientCert => &["certificate", "handshake_failure"],
+        Refusal::NoSni => &["handshake", "handshake_failure"],
     };
     if !words.iter().any(|w| lower.contains(w)) {
         return Err(format!(

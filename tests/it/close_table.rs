@@ -231,7 +231,7 @@ fn a_corrupted_record_is_rejected_and_the_sender_hears_why() {
             io::ErrorKind::ConnectionReset,
             "{mode:?}: {err}"
         );
-        assert!(err.to_string().contains("BadRecordMac"), "{err}");
+        assert!(err.to_string().contains("bad_record_mac"), "{err}");
     }
 }
 

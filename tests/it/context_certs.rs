@@ -447,7 +447,11 @@ fn an_expired_certificate_is_served_only_when_allowed() {
     let err = done
         .client
         .expect_err("the client refuses an expired certificate");
-    assert_eq!(err.to_string(), "certificate for localhost has expired");
+    assert!(
+        err.to_string()
+            .starts_with("the server's certificate for localhost expired on 2001-01-01"),
+        "{err}"
+    );
 }
 
 // ----- one context, both roles -------------------------------------------------------------
@@ -545,5 +549,5 @@ fn the_tls_version_range_of_the_context_is_negotiated() {
         "{server_err}"
     );
     let client_err = done.client.err().unwrap().to_string();
-    assert!(client_err.contains("ProtocolVersion"), "{client_err}");
+    assert!(client_err.contains("protocol_version"), "{client_err}");
 }

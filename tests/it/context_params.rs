@@ -165,7 +165,7 @@ fn no_cipher_suite_in_common_fails_readably_on_both_sides() {
     );
     assert_eq!(
         client_err.to_string(),
-        "the peer sent a fatal alert (HandshakeFailure): it found no acceptable security parameters"
+        "the peer sent a fatal alert (handshake_failure): it found no acceptable security parameters"
     );
 }
 

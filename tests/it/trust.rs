@@ -37,7 +37,12 @@ fn verdict(server: &Context, client: &Context) -> Result<(), String> {
 }
 
 const UNKNOWN: &str =
-    "certificate for localhost is not signed by a trusted authority (unknown issuer)";
+    "the server's certificate for localhost is not signed by a trusted authority: ";
+
+/// Whether `verdict` is the refusal of a certificate from an issuer the client does not trust.
+fn untrusted(verdict: Result<(), String>) -> bool {
+    verdict.is_err_and(|message| message.starts_with(UNKNOWN))
+}
 
 #[test]
 fn a_pem_bundle_trusts_each_of_its_cas_and_no_other() {
@@ -64,10 +69,7 @@ fn a_pem_bundle_trusts_each_of_its_cas_and_no_other() {
         );
         assert_eq!(verdict(&server_from(&a), client), Ok(()));
         assert_eq!(verdict(&server_from(&b), client), Ok(()));
-        assert_eq!(
-            verdict(&server_from(&stranger), client),
-            Err(UNKNOWN.into())
-        );
+        assert!(untrusted(verdict(&server_from(&stranger), client)));
     }
 }
 
@@ -89,10 +91,7 @@ fn a_directory_of_pem_files_is_a_trust_store() {
     assert_eq!(client.trust_anchor_count(), 2);
     assert_eq!(verdict(&server_from(&a), &client), Ok(()));
     assert_eq!(verdict(&server_from(&b), &client), Ok(()));
-    assert_eq!(
-        verdict(&server_from(&stranger), &client),
-        Err(UNKNOWN.into())
-    );
+    assert!(untrusted(verdict(&server_from(&stranger), &client)));
 
     let empty = tempdir();
     let err = Context::builder()
@@ -140,7 +139,7 @@ fn the_web_roots_are_the_default_and_can_be_added() {
         web_roots > 100,
         "the Mozilla root store has well over 100 roots"
     );
-    assert_eq!(verdict(&server_from(&pki), &default), Err(UNKNOWN.into()));
+    assert!(untrusted(verdict(&server_from(&pki), &default)));
 
     let both = Context::builder()
         .trust_pem(pki.ca_pem.as_bytes())
@@ -209,11 +208,9 @@ fn danger_options_relax_verification_as_named() {
         .unwrap()
         .build()
         .unwrap();
-    assert_eq!(verdict(&stranger, &strict), Err(UNKNOWN.into()));
-    assert_eq!(
-        verdict(&expired, &strict),
-        Err("certificate for localhost has expired".into())
-    );
+    assert!(untrusted(verdict(&stranger, &strict)));
+    assert!(verdict(&expired, &strict).is_err_and(|message| message
+        .starts_with("the server's certificate for localhost expired on 2001-01-01 (it is now ")));
     assert!(verdict(&wrong_name, &strict)
         .unwrap_err()
         .contains("not valid for localhost"));
@@ -225,7 +222,7 @@ fn danger_options_relax_verification_as_named() {
         .build()
         .unwrap();
     assert_eq!(verdict(&wrong_name, &any_host), Ok(()));
-    assert_eq!(verdict(&stranger, &any_host), Err(UNKNOWN.into()));
+    assert!(untrusted(verdict(&stranger, &any_host)));
     assert!(verdict(&expired, &any_host).is_err());
 
     let anything = Context::builder()

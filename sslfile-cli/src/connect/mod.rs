@@ -38,7 +38,9 @@ pub struct ConnectArgs {
     #[arg(long, value_name = "NAME")]
     servername: Option<String>,
 
-    /// Trust the CA certificates in this PEM file instead of the bundled web roots.
+    /// Trust the CA certificates in this PEM file instead of the bundled web roots (a server
+    /// presenting exactly one of them, e.g. a self-signed certificate, is accepted even if
+    /// it is marked as a CA).
     #[arg(long, value_name = "PEM", conflicts_with = "insecure")]
     cafile: Option<PathBuf>,
 

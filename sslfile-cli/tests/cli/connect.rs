@@ -162,7 +162,8 @@ fn an_untrusted_certificate_fails_with_exit_1() {
     refused(
         &[],
         |_| {},
-        "certificate for localhost is not signed by a trusted authority (unknown issuer)",
+        "the server's certificate for localhost is not signed by a trusted authority: it was \
+         issued by CN=sslfile test CA ",
     );
     // Trusting another CA: "unknown issuer", or "bad signature" if it has the same name.
     let other = TestPki::new();
@@ -172,6 +173,52 @@ fn an_untrusted_certificate_fails_with_exit_1() {
         &["--cafile", other_ca.to_str().unwrap()],
         |_| {},
         "certificate for localhost ",
+    );
+}
+
+/// The certificate of issue 15: `openssl req -x509 -newkey rsa:2048 -nodes -subj
+/// /CN=localhost -addext subjectAltName=DNS:localhost` (OpenSSL 3 marks it CA:TRUE), served
+/// by `openssl s_server` and trusted with `--cafile` as that very file: connect accepts it,
+/// as OpenSSL, GnuTLS, Python and curl do. (It used to fail with "certificate for localhost
+/// was rejected: Other(OtherError(CaUsedAsEndEntity))".) Another such certificate, not the
+/// trusted one, is still refused, with a sentence that says how to accept it.
+#[test]
+fn connect_trusts_an_openssl_req_certificate_given_as_cafile() {
+    let dir = tempdir();
+    let files = common::openssl::req_self_signed(dir.path(), "server", "localhost");
+    let other = common::openssl::req_self_signed(dir.path(), "other", "localhost");
+    let server = SServer::spawn(SServerOpts::new(&files));
+    let target = format!("localhost:{}", server.port());
+    let mut client = connect(&[&target, "--cafile", files.cert.to_str().unwrap()]);
+    client.write_stdin(b"trusted exactly\n");
+    assert!(
+        server.wait_stdout(b"trusted exactly\n", TIMEOUT),
+        "{}\n{}",
+        server.describe(),
+        client.describe()
+    );
+    client.close_stdin();
+    assert_eq!(
+        exit_of(&mut client).code(),
+        Some(0),
+        "{}",
+        client.describe()
+    );
+
+    let server = SServer::spawn(SServerOpts::new(&files));
+    let target = format!("localhost:{}", server.port());
+    let mut client = connect(&[&target, "--cafile", other.cert.to_str().unwrap()]);
+    let status = exit_of(&mut client);
+    let stderr = client.stderr_text();
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert_eq!(
+        stderr.trim_end(),
+        format!(
+            "sslfile: TLS handshake with {target} failed: the server's certificate for \
+             localhost is a CA certificate (CA:TRUE), not the server's own: to accept it, trust \
+             exactly this certificate (ContextBuilder::trust_pem, or --cafile); or give the \
+             server a certificate with CA:FALSE"
+        )
     );
 }
 

@@ -20,6 +20,7 @@ use super::peer_check::{checked_client, checked_server, PeerCheck};
 use super::tuning::Tuning;
 use super::{load, ClientAuth, Context, Inner};
 use crate::error::Error;
+use crate::exact_trust::{ExactAnchors, ExactTrustVerifier};
 use crate::resolver::{CertResolver, ClientCertResolver};
 use crate::session::ClientSessionCache;
 use crate::verifier::{Leniency, LenientVerifier};
@@ -59,10 +60,12 @@ pub struct ContextBuilder {
     chains: Vec<(Arc<CertifiedKey>, String)>,
     allow_expired: bool,
     roots: RootCertStore,
+    exact_roots: ExactAnchors,
     web_roots: bool,
     leniency: Option<Leniency>,
     client_auth: ClientAuth,
     client_roots: RootCertStore,
+    exact_client_roots: ExactAnchors,
     alpn: Vec<Vec<u8>>,
     versions: VersionRange,
     cipher_suites: Option<Vec<SupportedCipherSuite>>,
@@ -84,10 +87,12 @@ impl Default for ContextBuilder {
             chains: Vec::new(),
             allow_expired: false,
             roots: RootCertStore::empty(),
+            exact_roots: ExactAnchors::default(),
             web_roots: false,
             leniency: None,
             client_auth: ClientAuth::None,
             client_roots: RootCertStore::empty(),
+            exact_client_roots: ExactAnchors::default(),
             alpn: Vec::new(),
             versions: VersionRange::default(),
             cipher_suites: None,
@@ -189,9 +194,21 @@ impl ContextBuilder {
     // ----- trust -------------------------------------------------------------------------
 
     /// Trusts the CA certificates in a PEM bundle (instead of the web roots).
+    ///
+    /// A certificate trusted this way (or with [`trust_pem_file`](Self::trust_pem_file),
+    /// [`trust_pem_dir`](Self::trust_pem_dir) or [`trust_der`](Self::trust_der)) is also
+    /// accepted as a server's own certificate when the server presents exactly it, byte for
+    /// byte, even if it is marked as a CA (`openssl req -x509` makes such self-signed
+    /// certificates); its dates and host name are still checked, as OpenSSL, GnuTLS, Python
+    /// and curl do. The web roots and the system store are never trusted that way.
     pub fn trust_pem(mut self, pem: &[u8]) -> Result<Self, Error> {
         for cert in load::certificates(pem, "the trust PEM")? {
-            add_root(&mut self.roots, cert, "the trust PEM")?;
+            add_root(
+                &mut self.roots,
+                &mut self.exact_roots,
+                cert,
+                "the trust PEM",
+            )?;
         }
         Ok(self)
     }
@@ -201,7 +218,7 @@ impl ContextBuilder {
         let path = path.as_ref();
         let what = path.display().to_string();
         for cert in load::certificates(&load::read_file(path)?, &what)? {
-            add_root(&mut self.roots, cert, &what)?;
+            add_root(&mut self.roots, &mut self.exact_roots, cert, &what)?;
         }
         Ok(self)
     }
@@ -218,7 +235,7 @@ impl ContextBuilder {
         for cert in load::directory_certificates(dir)? {
             // A directory may hold certificates webpki cannot use as anchors: skip them,
             // as OpenSSL does, rather than refuse the whole directory.
-            let _ = add_root(&mut self.roots, cert, &what);
+            let _ = add_root(&mut self.roots, &mut self.exact_roots, cert, &what);
         }
         if self.roots.is_empty() {
             return Err(Error::Config(format!(
@@ -230,7 +247,12 @@ impl ContextBuilder {
 
     /// Trusts one DER CA certificate (instead of the web roots).
     pub fn trust_der(mut self, cert: CertificateDer<'static>) -> Result<Self, Error> {
-        add_root(&mut self.roots, cert, "the DER trust anchor")?;
+        add_root(
+            &mut self.roots,
+            &mut self.exact_roots,
+            cert,
+            "the DER trust anchor",
+        )?;
         Ok(self)
     }
 
@@ -315,9 +337,17 @@ impl ContextBuilder {
 
     /// The CAs whose client certificates a server accepts, from a PEM bundle. Only used
     /// with [`ClientAuth::Optional`] or [`ClientAuth::Required`].
+    ///
+    /// As with [`trust_pem`](Self::trust_pem), a client that presents exactly one of these
+    /// certificates is accepted even if it is marked as a CA, once its dates are checked.
     pub fn client_ca_pem(mut self, pem: &[u8]) -> Result<Self, Error> {
         for cert in load::certificates(pem, "the client CA PEM")? {
-            add_root(&mut self.client_roots, cert, "the client CA PEM")?;
+            add_root(
+                &mut self.client_roots,
+                &mut self.exact_client_roots,
+                cert,
+                "the client CA PEM",
+            )?;
         }
         Ok(self)
     }
@@ -327,14 +357,24 @@ impl ContextBuilder {
         let path = path.as_ref();
         let what = path.display().to_string();
         for cert in load::certificates(&load::read_file(path)?, &what)? {
-            add_root(&mut self.client_roots, cert, &what)?;
+            add_root(
+                &mut self.client_roots,
+                &mut self.exact_client_roots,
+                cert,
+                &what,
+            )?;
         }
         Ok(self)
     }
 
     /// Like [`client_ca_pem`](Self::client_ca_pem), one DER certificate.
     pub fn client_ca_der(mut self, cert: CertificateDer<'static>) -> Result<Self, Error> {
-        add_root(&mut self.client_roots, cert, "the DER client CA")?;
+        add_root(
+            &mut self.client_roots,
+            &mut self.exact_client_roots,
+            cert,
+            "the DER client CA",
+        )?;
         Ok(self)
     }
 
@@ -389,8 +429,9 @@ impl ContextBuilder {
         for wanted in suites {
             let Some(found) = available.iter().find(|s| s.suite() == wanted) else {
                 return Err(Error::Config(format!(
-                    "the cipher suite {wanted:?} is not available; these are: {}",
-                    names(available.iter().map(|s| s.suite()))
+                    "the cipher suite {} is not available; these are: {}",
+                    suite_name(wanted),
+                    names(available.iter().map(|s| suite_name(s.suite())))
                 )));
             };
             chosen.push(*found);
@@ -419,8 +460,9 @@ impl ContextBuilder {
         for wanted in groups {
             let Some(found) = available.iter().find(|g| g.name() == wanted) else {
                 return Err(Error::Config(format!(
-                    "the key-exchange group {wanted:?} is not available; these are: {}",
-                    names(available.iter().map(|g| g.name()))
+                    "the key-exchange group {} is not available; these are: {}",
+                    group_name(wanted),
+                    names(available.iter().map(|g| group_name(g.name())))
                 )));
             };
             chosen.push(*found);
@@ -557,15 +599,15 @@ impl ContextBuilder {
             roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
         }
         let roots = Arc::new(roots);
-        let verifier = server_verifier(&roots, &provider, self.leniency)?;
+        let verifier = server_verifier(&roots, self.exact_roots.clone(), &provider, self.leniency)?;
         let verifier = checked_server(verifier, self.peer_check.as_ref());
         let client_verifier = match self.client_auth {
             ClientAuth::None => None,
             policy => {
-                let client_roots = if !self.client_roots.is_empty() {
-                    Arc::new(self.client_roots)
+                let (client_roots, exact) = if !self.client_roots.is_empty() {
+                    (Arc::new(self.client_roots), self.exact_client_roots)
                 } else if explicit_trust {
-                    roots.clone()
+                    (roots.clone(), self.exact_roots)
                 } else {
                     return Err(Error::Config(format!(
                         "ClientAuth::{policy:?} needs the CAs that issue client certificates: \
@@ -574,7 +616,7 @@ impl ContextBuilder {
                          trust_web_roots"
                     )));
                 };
-                let verifier = client_verifier(client_roots, &provider, policy)?;
+                let verifier = client_verifier(client_roots, exact, &provider, policy)?;
                 Some(checked_client(verifier, self.peer_check.as_ref()))
             }
         };
@@ -672,38 +714,48 @@ fn default_provider() -> CryptoProvider {
     rustls::crypto::aws_lc_rs::default_provider()
 }
 
+/// Adds a trust anchor the user named, remembering it for exact trust too.
 fn add_root(
     roots: &mut RootCertStore,
+    exact: &mut ExactAnchors,
     cert: CertificateDer<'static>,
     what: &str,
 ) -> Result<(), Error> {
-    roots.add(cert).map_err(|e| {
+    roots.add(cert.clone()).map_err(|e| {
         Error::Config(format!(
             "a certificate in {what} cannot be a trust anchor: {e}"
         ))
-    })
+    })?;
+    exact.add(cert);
+    Ok(())
 }
 
+/// The server-certificate verifier: webpki's, accepting the exactly trusted, relaxed as a
+/// `danger_` option asks.
 fn server_verifier(
     roots: &Arc<RootCertStore>,
+    exact: ExactAnchors,
     provider: &Arc<CryptoProvider>,
     leniency: Option<Leniency>,
 ) -> Result<Arc<dyn ServerCertVerifier>, Error> {
     let webpki = WebPkiServerVerifier::builder_with_provider(roots.clone(), provider.clone())
         .build()
         .map_err(|e| Error::Config(format!("certificate verifier: {e}")))?;
+    let trusting: Arc<dyn ServerCertVerifier> = Arc::new(ExactTrustVerifier::new(webpki, exact));
     Ok(match leniency {
-        None => webpki,
+        None => trusting,
         Some(leniency) => Arc::new(LenientVerifier {
-            inner: webpki,
+            inner: trusting,
             provider: provider.clone(),
             leniency,
         }),
     })
 }
 
+/// The client-certificate verifier: webpki's, accepting the exactly trusted.
 fn client_verifier(
     roots: Arc<RootCertStore>,
+    exact: ExactAnchors,
     provider: &Arc<CryptoProvider>,
     policy: ClientAuth,
 ) -> Result<Arc<dyn ClientCertVerifier>, Error> {
@@ -712,16 +764,28 @@ fn client_verifier(
         ClientAuth::Optional => builder.allow_unauthenticated(),
         _ => builder,
     };
-    builder
+    let webpki = builder
         .build()
-        .map_err(|e| Error::Config(format!("client certificate verifier: {e}")))
+        .map_err(|e| Error::Config(format!("client certificate verifier: {e}")))?;
+    Ok(Arc::new(ExactTrustVerifier::new(webpki, exact)))
 }
 
-fn names<T: std::fmt::Debug>(items: impl Iterator<Item = T>) -> String {
-    items
-        .map(|i| format!("{i:?}"))
-        .collect::<Vec<_>>()
-        .join(", ")
+fn names(items: impl Iterator<Item = String>) -> String {
+    items.collect::<Vec<_>>().join(", ")
+}
+
+/// A cipher suite's registered name (`TLS13_AES_128_GCM_SHA256`), or its number.
+fn suite_name(suite: CipherSuite) -> String {
+    suite
+        .as_str()
+        .map_or_else(|| format!("0x{:04x}", u16::from(suite)), str::to_owned)
+}
+
+/// A key-exchange group's registered name (`X25519`), or its number.
+fn group_name(group: NamedGroup) -> String {
+    group
+        .as_str()
+        .map_or_else(|| format!("0x{:04x}", u16::from(group)), str::to_owned)
 }
 
 #[cfg(test)]

@@ -224,7 +224,7 @@ fn contains(input: &[u8], needle: &[u8]) -> bool {
 }
 
 /// `YYYY-MM-DD` (UTC) for seconds since the Unix epoch.
-fn utc_date(secs: u64) -> String {
+pub(crate) fn utc_date(secs: u64) -> String {
     // Days to a civil date: H. Hinnant's algorithm (proleptic Gregorian calendar).
     let days = (secs / 86_400) as i64 + 719_468;
     let era = days.div_euclid(146_097);

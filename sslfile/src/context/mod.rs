@@ -36,6 +36,7 @@ pub(crate) use tuning::Tuning;
 pub use builder::ContextBuilder;
 pub(crate) use chosen_certificate::CertificateChooser;
 pub use chosen_certificate::{CertifiedChain, ClientHelloInfo};
+pub(crate) use load::utc_date;
 pub use peer_check::PeerInfo;
 
 use crate::error::Error;

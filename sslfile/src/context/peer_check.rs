@@ -72,11 +72,7 @@ pub(crate) struct Refused(String);
 
 impl fmt::Display for Refused {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "refused by the application's check (verify_peer): {}",
-            self.0
-        )
+        write!(f, "the application's check (verify_peer) says: {}", self.0)
     }
 }
 
@@ -92,7 +88,7 @@ impl ContextBuilder {
     /// Runs `check` on the peer's certificate after the built-in verification passed (or a
     /// `danger_` option waived it), in both roles: a client checking its server, a server
     /// checking a client certificate. An `Err` refuses the handshake with a
-    /// `bad_certificate` alert; its text becomes part of the error message. For pinning,
+    /// `certificate_unknown` alert; its text becomes part of the error message. For pinning,
     /// extra policy (Go's `VerifyConnection`), or logging what was accepted.
     ///
     /// # Examples

@@ -160,6 +160,15 @@ pub fn not_applicable(cell: &Cell) -> Option<String> {
         (Peer::GnuTls, Role::Client, _, Feature::Close(Close::PeerClean)) => Some(
             "gnutls-serv never ends a connection on its own: it only answers the client's close_notify",
         ),
+        (Peer::Pike, Role::Server, _, Feature::ExactTrust) => Some(
+            "Pike 8.0's client does not take the certificate as a trust anchor: \
+             set_trusted_issuers() fails with: Trusted issuer not allowed to sign other \
+             certificates",
+        ),
+        (Peer::Rustls, Role::Server, _, Feature::ExactTrust) => Some(
+            "a rustls client (webpki) refuses a CA certificate as a server's own even when it \
+             trusts exactly that certificate (CaUsedAsEndEntity): what sslfile's exact trust adds",
+        ),
         _ => None,
     };
     reason.map(str::to_owned)

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use super::{report, PeerClientAuth, PeerClose, PeerJob, PeerRun};
 use crate::common::process::ChildProc;
+use crate::interop::cells::Feature;
 use crate::interop::ours::{EXCHANGE_TIMEOUT, STEP_TIMEOUT};
 
 #[derive(Debug, Clone, Copy)]
@@ -56,7 +57,11 @@ pub fn start(script: Script, job: &PeerJob<'_>) -> Result<Box<dyn PeerRun>, Stri
         if is_server { "server" } else { "client" },
     );
     arg(&mut cmd, "tls", job.version().dotted());
-    arg(&mut cmd, "ca", &pki.ca_file.to_string_lossy());
+    // In an exact-trust cell a peer server verifies nobody, and the CA file is the
+    // CA-flagged server certificate, which Pike 8.0 refuses to load as a trust anchor.
+    if !(is_server && job.cell.feature == Feature::ExactTrust) {
+        arg(&mut cmd, "ca", &pki.ca_file.to_string_lossy());
+    }
     if is_server {
         arg(&mut cmd, "cert", &pki.server_files.cert.to_string_lossy());
         arg(&mut cmd, "key", &pki.server_files.key.to_string_lossy());

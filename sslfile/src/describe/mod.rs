@@ -1,10 +1,17 @@
 //! Sentences a person understands for what rustls reports as enum values.
 //!
-//! "certificate for example.com has expired", not `InvalidCertificate(Expired)`.
-//! The rustls error itself stays available as the `source` of [`Error::Tls`].
+//! "the server's certificate for example.com expired on 2001-01-01 (it is now 2026-12-04):
+//! the server must renew it", not `InvalidCertificate(ExpiredContext { .. })`. No message
+//! shows a rustls or webpki type's `Debug` form; the rustls error itself stays available as
+//! the `source` of [`Error::Tls`]. Refused certificates are described in [`certificate`],
+//! alerts named in [`alert`].
 
-use rustls::{AlertDescription, CertificateError, PeerIncompatible};
+mod alert;
+mod certificate;
 
+use rustls::{AlertDescription, PeerIncompatible};
+
+use crate::cert_names::CertNames;
 use crate::error::Error;
 
 /// Context that makes a message concrete: who we talked to, and what they sent first.
@@ -15,6 +22,8 @@ pub(crate) struct Circumstances<'a> {
     pub(crate) first_bytes: &'a [u8],
     /// We are the server: a certificate in question is the client's.
     pub(crate) client_certificate: bool,
+    /// The names of the certificate our verifier refused, if it refused one.
+    pub(crate) refused: Option<CertNames>,
 }
 
 /// Turns a rustls error from our side of the protocol into [`Error`].
@@ -51,18 +60,23 @@ pub(crate) fn peer_alert(alert: AlertDescription) -> Error {
     };
     Error::PeerAlert {
         alert,
-        message: format!("the peer sent a fatal alert ({alert:?}): {meaning}"),
+        message: format!(
+            "the peer sent a fatal alert ({}): {meaning}",
+            alert::name(alert)
+        ),
     }
 }
 
 fn describe(err: &rustls::Error, seen: &Circumstances<'_>) -> String {
-    let whose = match seen.server_name {
-        _ if seen.client_certificate => "the client's certificate".to_string(),
-        Some(name) => format!("certificate for {name}"),
-        None => "peer certificate".to_string(),
-    };
     match err {
-        rustls::Error::InvalidCertificate(cert) => describe_certificate(cert, &whose),
+        rustls::Error::InvalidCertificate(cert) => {
+            let refused = certificate::Refused {
+                of_server: !seen.client_certificate,
+                server_name: seen.server_name,
+                names: seen.refused.as_ref(),
+            };
+            certificate::describe(cert, &refused)
+        }
         rustls::Error::NoCertificatesPresented if seen.client_certificate => {
             "the client presented no certificate, but this server requires one \
              (ClientAuth::Required)"
@@ -90,52 +104,25 @@ fn describe(err: &rustls::Error, seen: &Circumstances<'_>) -> String {
             )
         }
         rustls::Error::InvalidMessage(what) => {
-            format!("the peer sent a malformed TLS message ({what:?})")
+            format!("the peer sent a malformed TLS message: {}", words(what))
         }
-        rustls::Error::InappropriateMessage { got_type, .. } => {
-            format!("the peer sent an unexpected TLS message ({got_type:?})")
-        }
-        rustls::Error::InappropriateHandshakeMessage { got_type, .. } => {
-            format!("the peer sent an unexpected handshake message ({got_type:?})")
-        }
+        rustls::Error::InappropriateMessage { got_type, .. } => format!(
+            "the peer sent a TLS message we did not expect then: {}",
+            words(got_type)
+        ),
+        rustls::Error::InappropriateHandshakeMessage { got_type, .. } => format!(
+            "the peer sent a handshake message we did not expect then: {}",
+            words(got_type)
+        ),
         rustls::Error::PeerMisbehaved(what) => {
-            format!("the peer broke the TLS protocol ({what:?})")
+            format!("the peer broke the TLS protocol: {}", words(what))
+        }
+        rustls::Error::General(what) if what == "no server certificate chain resolved" => {
+            "no certificate to present: the certificate resolver chose none for this client \
+             (see ContextBuilder::certificate_resolver) and the context has no chain of its own"
+                .to_string()
         }
         other => format!("TLS error: {other}"),
-    }
-}
-
-fn describe_certificate(err: &CertificateError, whose: &str) -> String {
-    match err {
-        CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
-            format!("{whose} has expired")
-        }
-        CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
-            format!("{whose} is not valid yet")
-        }
-        CertificateError::UnknownIssuer => {
-            format!("{whose} is not signed by a trusted authority (unknown issuer)")
-        }
-        CertificateError::NotValidForName => format!("{whose} does not match that name"),
-        CertificateError::NotValidForNameContext {
-            expected,
-            presented,
-        } => format!(
-            "the server's certificate is not valid for {}: it names {}",
-            expected.to_str(),
-            if presented.is_empty() {
-                "no host at all".to_string()
-            } else {
-                presented.join(", ")
-            }
-        ),
-        CertificateError::Revoked => format!("{whose} has been revoked"),
-        CertificateError::BadSignature => format!("{whose} has a bad signature"),
-        CertificateError::BadEncoding => format!("{whose} is malformed"),
-        CertificateError::InvalidPurpose | CertificateError::InvalidPurposeContext { .. } => {
-            format!("{whose} is not meant for this use (extended key usage)")
-        }
-        other => format!("{whose} was rejected: {other:?}"),
     }
 }
 
@@ -157,7 +144,40 @@ fn describe_incompatible(why: &PeerIncompatible) -> String {
         | PeerIncompatible::SupportedVersionsExtensionRequired => {
             "no TLS protocol version in common with the peer".into()
         }
-        other => format!("the peer is incompatible ({other:?})"),
+        other => format!("the peer is incompatible: {}", words(other)),
+    }
+}
+
+/// A rustls enum value in words: "illegal middlebox change cipher spec" for
+/// `IllegalMiddleboxChangeCipherSpec`. For the long tail of protocol violations, whose
+/// variant names are already sentences in camel case; fields are left out.
+fn words(value: &impl std::fmt::Debug) -> String {
+    let debug = format!("{value:?}");
+    let name: Vec<char> = debug
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect();
+    let mut out = String::new();
+    for (i, &c) in name.iter().enumerate() {
+        let previous = i.checked_sub(1).map(|p| name[p]);
+        let next = name.get(i + 1);
+        let starts_word = c.is_ascii_uppercase()
+            && previous.is_some_and(|p| {
+                p.is_ascii_lowercase()
+                    || p.is_ascii_digit()
+                    || (p.is_ascii_uppercase() && next.is_some_and(char::is_ascii_lowercase))
+            });
+        if starts_word || c == '_' {
+            out.push(' ');
+        }
+        if c != '_' {
+            out.push(c.to_ascii_lowercase());
+        }
+    }
+    if out.is_empty() {
+        "an unnamed problem".into()
+    } else {
+        out
     }
 }
 
@@ -209,6 +229,7 @@ mod tests {
             server_name: Some("example.com"),
             first_bytes: b"HTTP/1.1 400 Bad Request\r\nServer: x\r\n",
             client_certificate: false,
+            refused: None,
         };
         let err = rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType);
         let msg = tls_error(err, &seen).to_string();
@@ -225,6 +246,7 @@ mod tests {
             server_name: None,
             first_bytes: &hello,
             client_certificate: false,
+            refused: None,
         };
         let err =
             rustls::Error::PeerIncompatible(PeerIncompatible::SignatureAlgorithmsExtensionRequired);
@@ -236,17 +258,43 @@ mod tests {
     }
 
     #[test]
-    fn expiry_names_the_host() {
+    fn expiry_names_the_host_and_the_day() {
         let seen = Circumstances {
             server_name: Some("example.com"),
             first_bytes: &[22, 3, 3],
             client_certificate: false,
+            refused: None,
         };
-        let err = rustls::Error::InvalidCertificate(CertificateError::Expired);
+        let err = rustls::Error::InvalidCertificate(rustls::CertificateError::ExpiredContext {
+            time: rustls::pki_types::UnixTime::since_unix_epoch(std::time::Duration::from_secs(
+                1_000_000_000,
+            )),
+            not_after: rustls::pki_types::UnixTime::since_unix_epoch(
+                std::time::Duration::from_secs(978_307_200),
+            ),
+        });
         assert_eq!(
             tls_error(err, &seen).to_string(),
-            "certificate for example.com has expired"
+            "the server's certificate for example.com expired on 2001-01-01 \
+             (it is now 2001-09-09): the server must renew it"
         );
+    }
+
+    #[test]
+    fn enum_values_read_as_words() {
+        assert_eq!(
+            words(&rustls::PeerMisbehaved::IllegalMiddleboxChangeCipherSpec),
+            "illegal middlebox change cipher spec"
+        );
+        assert_eq!(
+            words(&PeerIncompatible::EcPointsExtensionRequired),
+            "ec points extension required"
+        );
+        assert_eq!(
+            words(&rustls::InvalidMessage::MissingData("x")),
+            "missing data"
+        );
+        assert_eq!(words(&"{weird}"), "an unnamed problem");
     }
 
     #[test]
@@ -255,6 +303,7 @@ mod tests {
             server_name: None,
             first_bytes: &[],
             client_certificate: false,
+            refused: None,
         };
         let err = tls_error(
             rustls::Error::AlertReceived(AlertDescription::UnknownCA),

@@ -1,0 +1,244 @@
+//! Exact trust: a certificate the user put among the trust anchors is accepted as the peer's
+//! own certificate even when it is marked as a CA, as OpenSSL, GnuTLS, Go, Python and curl
+//! accept it.
+//!
+//! `openssl req -x509` (OpenSSL 3) makes self-signed certificates with `CA:TRUE`; webpki
+//! refuses any CA certificate presented as an end entity (`CaUsedAsEndEntity`), even one the
+//! user trusts byte for byte. [`ExactTrustVerifier`] wraps the webpki verifiers (server
+//! and client role) and departs from them in that one case only:
+//!
+//! * the refusal is `CaUsedAsEndEntity`, and
+//! * the presented certificate is, byte for byte (DER), one of the anchors the user added
+//!   by name (`trust_pem`, `trust_pem_file`, `trust_pem_dir`, `trust_der`, or for client
+//!   certificates `client_ca_pem` and friends). The bundled web roots and the system store
+//!   never count: they hold authorities, not servers' own certificates.
+//!
+//! Such a certificate must still be valid now (checked here, not assumed from the order in
+//! which webpki checks things) and, in the server's case, name the host we connect to; the
+//! handshake signature is checked with its key as for any certificate. Its extended key
+//! usage is not checked: webpki stops at the CA flag before it looks, and the user vouched
+//! for this very certificate.
+//!
+//! The verifier also notes every certificate it refuses (see [`crate::refused`]), so that the
+//! error message can name it.
+
+use std::sync::Arc;
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::server::ParsedCertificate;
+use rustls::{CertificateError, DigitallySignedStruct, DistinguishedName, SignatureScheme};
+
+use crate::refused;
+
+/// The certificates the user trusts by name, kept as DER to compare byte for byte.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct ExactAnchors(Vec<CertificateDer<'static>>);
+
+impl ExactAnchors {
+    /// Remembers one anchor the user added.
+    pub(crate) fn add(&mut self, cert: CertificateDer<'static>) {
+        if !self.holds(&cert) {
+            self.0.push(cert);
+        }
+    }
+
+    /// Whether `cert` is exactly one of the anchors.
+    fn holds(&self, cert: &CertificateDer<'_>) -> bool {
+        self.0.iter().any(|anchor| anchor.as_ref() == cert.as_ref())
+    }
+}
+
+/// A webpki verifier (of server or client certificates) that also accepts a CA-flagged
+/// certificate the user trusts exactly (see the module docs), and notes what it refuses.
+#[derive(Debug)]
+pub(crate) struct ExactTrustVerifier<V: ?Sized> {
+    inner: Arc<V>,
+    anchors: ExactAnchors,
+}
+
+impl<V: ?Sized> ExactTrustVerifier<V> {
+    /// Wraps `inner`, accepting the CA-flagged certificates among `anchors`.
+    pub(crate) fn new(inner: Arc<V>, anchors: ExactAnchors) -> Self {
+        ExactTrustVerifier { inner, anchors }
+    }
+
+    /// Whether `err`, webpki's verdict on `end_entity`, is only that an exactly trusted
+    /// certificate is marked as a CA.
+    fn exactly_trusted_ca(&self, err: &rustls::Error, end_entity: &CertificateDer<'_>) -> bool {
+        is_ca_used_as_end_entity(err) && self.anchors.holds(end_entity)
+    }
+}
+
+impl<V: ServerCertVerifier + ?Sized> ServerCertVerifier for ExactTrustVerifier<V> {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let verdict = match self.inner.verify_server_cert(
+            end_entity,
+            intermediates,
+            server_name,
+            ocsp_response,
+            now,
+        ) {
+            Err(err) if self.exactly_trusted_ca(&err, end_entity) => {
+                check_valid_now(end_entity, now).and_then(|()| {
+                    rustls::client::verify_server_name(
+                        &ParsedCertificate::try_from(end_entity)?,
+                        server_name,
+                    )
+                })
+            }
+            other => other.map(|_| ()),
+        };
+        noting_refusal(verdict, end_entity).map(|()| ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+
+    fn requires_raw_public_keys(&self) -> bool {
+        self.inner.requires_raw_public_keys()
+    }
+
+    fn root_hint_subjects(&self) -> Option<&[DistinguishedName]> {
+        self.inner.root_hint_subjects()
+    }
+}
+
+impl<V: ClientCertVerifier + ?Sized> ClientCertVerifier for ExactTrustVerifier<V> {
+    fn offer_client_auth(&self) -> bool {
+        self.inner.offer_client_auth()
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        self.inner.client_auth_mandatory()
+    }
+
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        self.inner.root_hint_subjects()
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        let verdict = match self
+            .inner
+            .verify_client_cert(end_entity, intermediates, now)
+        {
+            Err(err) if self.exactly_trusted_ca(&err, end_entity) => {
+                check_valid_now(end_entity, now)
+            }
+            other => other.map(|_| ()),
+        };
+        noting_refusal(verdict, end_entity).map(|()| ClientCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+
+    fn requires_raw_public_keys(&self) -> bool {
+        self.inner.requires_raw_public_keys()
+    }
+}
+
+/// Whether rustls's error is webpki's `CaUsedAsEndEntity` (which rustls passes on as
+/// `CertificateError::Other`).
+fn is_ca_used_as_end_entity(err: &rustls::Error) -> bool {
+    match err {
+        rustls::Error::InvalidCertificate(CertificateError::Other(other)) => matches!(
+            other.0.downcast_ref::<webpki::Error>(),
+            Some(webpki::Error::CaUsedAsEndEntity)
+        ),
+        _ => false,
+    }
+}
+
+/// Refuses a certificate outside its validity period at `now`.
+///
+/// webpki checks a certificate's own properties, dates first, before it looks for an
+/// issuer; with no anchors it can only fail, and a failure other than the dates means the
+/// dates are fine.
+fn check_valid_now(cert: &CertificateDer<'_>, now: UnixTime) -> Result<(), rustls::Error> {
+    let parsed = webpki::EndEntityCert::try_from(cert)
+        .map_err(|_| rustls::Error::InvalidCertificate(CertificateError::BadEncoding))?;
+    let dates = parsed.verify_for_usage(
+        &[],
+        &[],
+        &[],
+        now,
+        webpki::KeyUsage::server_auth(),
+        None,
+        None,
+    );
+    let refusal = match dates {
+        Err(webpki::Error::CertExpired { time, not_after }) => {
+            CertificateError::ExpiredContext { time, not_after }
+        }
+        Err(webpki::Error::CertNotValidYet { time, not_before }) => {
+            CertificateError::NotValidYetContext { time, not_before }
+        }
+        Err(webpki::Error::InvalidCertValidity) => CertificateError::Expired,
+        Err(webpki::Error::BadDer | webpki::Error::BadDerTime) => CertificateError::BadEncoding,
+        _ => return Ok(()),
+    };
+    Err(rustls::Error::InvalidCertificate(refusal))
+}
+
+/// Passes `verdict` on, noting the certificate if it is a refusal.
+fn noting_refusal(
+    verdict: Result<(), rustls::Error>,
+    end_entity: &CertificateDer<'_>,
+) -> Result<(), rustls::Error> {
+    if verdict.is_err() {
+        refused::note(end_entity);
+    }
+    verdict
+}
