@@ -246,7 +246,7 @@ impl TryFrom<tokio::net::UnixStream> for File {
 }
 
 /// Runs `backend` inside the tokio runtime, on the task that awaits this, until
-/// [`Backend::stop`] is called: Pike-style callback code and async code then share one
+/// [`Backend::stop`](crate::Backend::stop) is called: Pike-style callback code and async code then share one
 /// thread. The backend's descriptor is watched by tokio's reactor, its call_outs by
 /// tokio's timers; each wake-up runs one round without blocking.
 ///

@@ -225,6 +225,7 @@ impl Backend {
     }
 
     /// True (once) if [`stop`](Self::stop) was called: for loops that run rounds themselves.
+    #[cfg(feature = "tokio")]
     pub(crate) fn take_stop(&self) -> bool {
         self.inner.stop.swap(false, Ordering::SeqCst)
     }
