@@ -43,15 +43,12 @@
 //! # }
 //! ```
 
-use std::future::Future;
 use std::io::{self, IoSlice};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::pin::Pin;
-use std::sync::Mutex;
 use std::task::{Context, Poll};
-use std::time::Instant;
 
-use async_io::{Async, Timer};
+use async_io::Async;
 
 use super::{HasCore, Reactor, Side};
 use crate::file::File;
@@ -67,19 +64,16 @@ pub type ReadHalf<S = File> = super::ReadHalf<S, AsyncIoReactor>;
 /// The writing half of a [`TlsStream`].
 pub type WriteHalf<S = File> = super::WriteHalf<S, AsyncIoReactor>;
 
-/// The async-io reactor for one socket (a duplicate of the file's descriptor), and a timer
-/// per side.
+/// The async-io reactor for one socket (a duplicate of the file's descriptor).
 #[doc(hidden)]
 pub struct AsyncIoReactor {
     fd: Async<OwnedFd>,
-    timers: [Mutex<Option<Timer>>; 2],
 }
 
 impl Reactor for AsyncIoReactor {
     fn register(fd: OwnedFd) -> io::Result<Self> {
         Ok(AsyncIoReactor {
             fd: Async::new_nonblocking(fd)?,
-            timers: Default::default(),
         })
     }
 
@@ -109,15 +103,6 @@ impl Reactor for AsyncIoReactor {
         } else {
             Poll::Ready(Ok(()))
         }
-    }
-
-    fn poll_deadline(&self, cx: &mut Context<'_>, side: Side, deadline: Instant) -> Poll<()> {
-        let mut timer = self.timers[side as usize]
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        let timer = timer.get_or_insert_with(|| Timer::at(deadline));
-        timer.set_at(deadline);
-        Pin::new(timer).poll(cx).map(|_| ())
     }
 }
 

@@ -46,9 +46,48 @@ pub trait Reactor: Send + Sync + Sized + 'static {
         side: Side,
         interest: Interest,
     ) -> Poll<io::Result<()>>;
+}
 
-    /// `Ready` once `deadline` has passed; `Pending` with the waker kept.
-    fn poll_deadline(&self, cx: &mut Context<'_>, side: Side, deadline: Instant) -> Poll<()>;
+/// Wakes a task at a deadline (the handshake or idle timeout) from a call_out on the
+/// default [`Backend`](crate::Backend)'s thread: no runtime timer is needed, so a runtime
+/// built without one (tokio's `enable_io()` alone) works too.
+#[derive(Default)]
+pub(crate) struct WakeAt {
+    pending: std::sync::Mutex<Option<(Instant, crate::backend::CallOut, std::task::Waker)>>,
+}
+
+impl WakeAt {
+    /// `Ready` once `deadline` has passed; otherwise the task is woken then.
+    pub(crate) fn poll(&self, cx: &mut Context<'_>, deadline: Instant) -> Poll<()> {
+        let now = Instant::now();
+        if now >= deadline {
+            return Poll::Ready(());
+        }
+        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((at, _, waker)) = &*pending {
+            if *at == deadline && waker.will_wake(cx.waker()) {
+                return Poll::Pending;
+            }
+        }
+        let backend = crate::Backend::default_backend();
+        if let Some((_, id, _)) = pending.take() {
+            backend.remove_call_out(id);
+        }
+        let waker = cx.waker().clone();
+        let wake = waker.clone();
+        let id = backend.call_out(deadline - now, move || wake.wake());
+        *pending = Some((deadline, id, waker));
+        Poll::Pending
+    }
+}
+
+impl Drop for WakeAt {
+    fn drop(&mut self) {
+        let pending = self.pending.get_mut().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, id, _)) = pending.take() {
+            crate::Backend::default_backend().remove_call_out(id);
+        }
+    }
 }
 
 /// The file and its reactor. The reactor comes first, so that it lets go of the
@@ -57,6 +96,8 @@ pub trait Reactor: Send + Sync + Sized + 'static {
 pub struct Core<S: Stream + 'static, R: Reactor> {
     pub(crate) reactor: R,
     pub(crate) file: SslFile<S>,
+    /// The timeouts' wake-ups, one per side.
+    timers: [WakeAt; 2],
 }
 
 impl<S: Stream + 'static, R: Reactor> Core<S, R> {
@@ -90,7 +131,7 @@ impl<S: Stream + 'static, R: Reactor> Core<S, R> {
                 Poll::Pending => {}
             }
             if let Some(deadline) = pending.deadline {
-                if self.reactor.poll_deadline(cx, side, deadline).is_ready() {
+                if self.timers[side as usize].poll(cx, deadline).is_ready() {
                     continue; // the next call reports the timeout
                 }
             }
@@ -214,7 +255,11 @@ impl<S: Stream + AsRawFd + 'static, R: Reactor> TlsStream<S, R> {
         file.set_nonblocking();
         let reactor = R::register(owned).map_err(Error::from_io)?;
         Ok(TlsStream {
-            core: Arc::new(Core { reactor, file }),
+            core: Arc::new(Core {
+                reactor,
+                file,
+                timers: Default::default(),
+            }),
         })
     }
 

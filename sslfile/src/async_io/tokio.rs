@@ -7,7 +7,7 @@
 //! | peer sent close_notify | buffered data, then `Ok(0)` (end of stream), repeatably | TLS 1.3: works (half-close) until our `poll_shutdown`; TLS 1.2: `BrokenPipe` |
 //! | transport ended without close_notify (truncation) | buffered data, then `Err(BrokenPipe)` | `Err(BrokenPipe)` |
 //! | peer sent a fatal alert | `Err(ConnectionReset)` | same |
-//! | handshake or idle timeout | `Err(TimedOut)` (tokio's timers wake the task) | same |
+//! | handshake or idle timeout | `Err(TimedOut)` (the task is woken at the deadline, with or without tokio's timers) | same |
 //! | `poll_shutdown` | reading goes on until the peer's close_notify | `Err` after it |
 //! | drop | — | close_notify sent without blocking (a lingering close on the default [`Backend`](crate::Backend)) |
 //!
@@ -51,13 +51,10 @@
 //! # }
 //! ```
 
-use std::future::Future;
 use std::io::{self, IoSlice};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::pin::Pin;
-use std::sync::Mutex;
 use std::task::{Context, Poll};
-use std::time::Instant;
 
 use tokio::io::unix::AsyncFd;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -78,11 +75,10 @@ impl AsRawFd for Descriptor {
     }
 }
 
-/// tokio's reactor for one socket, and a timer per side.
+/// tokio's reactor for one socket.
 #[doc(hidden)]
 pub struct TokioReactor {
     fd: AsyncFd<Descriptor>,
-    timers: [Mutex<Option<Pin<Box<tokio::time::Sleep>>>>; 2],
 }
 
 impl Reactor for TokioReactor {
@@ -92,10 +88,7 @@ impl Reactor for TokioReactor {
         // so it stays open, the same description, for the registration's whole life.
         #[allow(unsafe_code)]
         let fd = unsafe { AsyncFd::register_with_interest(Descriptor(fd), interest) }?;
-        Ok(TokioReactor {
-            fd,
-            timers: Default::default(),
-        })
+        Ok(TokioReactor { fd })
     }
 
     fn poll_ready(
@@ -130,21 +123,6 @@ impl Reactor for TokioReactor {
         } else {
             Poll::Ready(Ok(()))
         }
-    }
-
-    fn poll_deadline(&self, cx: &mut Context<'_>, side: Side, deadline: Instant) -> Poll<()> {
-        let at = tokio::time::Instant::from_std(deadline);
-        let mut timer = self.timers[side as usize]
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        match timer.as_mut() {
-            Some(sleep) if sleep.deadline() == at => {}
-            Some(sleep) => sleep.as_mut().reset(at),
-            None => *timer = Some(Box::pin(tokio::time::sleep_until(at))),
-        }
-        timer
-            .as_mut()
-            .map_or(Poll::Ready(()), |sleep| sleep.as_mut().poll(cx))
     }
 }
 
@@ -247,8 +225,8 @@ impl TryFrom<tokio::net::UnixStream> for File {
 
 /// Runs `backend` inside the tokio runtime, on the task that awaits this, until
 /// [`Backend::stop`](crate::Backend::stop) is called: Pike-style callback code and async code then share one
-/// thread. The backend's descriptor is watched by tokio's reactor, its call_outs by
-/// tokio's timers; each wake-up runs one round without blocking.
+/// thread. The backend's descriptor is watched by tokio's reactor (its call_outs wake the
+/// task when due); each wake-up runs one round without blocking.
 ///
 /// # Errors
 /// A failure of the backend's poller, or no tokio reactor.
@@ -272,21 +250,26 @@ pub async fn run_backend(backend: &crate::Backend) -> io::Result<()> {
     #[allow(unsafe_code)]
     let fd =
         unsafe { AsyncFd::register_with_interest(Descriptor(fd), tokio::io::Interest::READABLE) }?;
+    let wake = super::WakeAt::default();
     loop {
         backend.run_once(Some(std::time::Duration::ZERO))?;
         if backend.take_stop() {
             return Ok(());
         }
-        let readable = fd.readable();
-        let ready = match backend.next_timeout() {
-            Some(due) => match tokio::time::timeout(due, readable).await {
-                Ok(ready) => Some(ready?),
-                Err(_) => None, // a call_out is due
-            },
-            None => Some(readable.await?),
-        };
-        if let Some(mut guard) = ready {
-            guard.clear_ready();
-        }
+        // Until the backend's descriptor is readable or its next call_out is due.
+        let due = backend
+            .next_timeout()
+            .map(|t| std::time::Instant::now() + t);
+        std::future::poll_fn(|cx| {
+            if let Poll::Ready(ready) = fd.poll_read_ready(cx) {
+                ready?.clear_ready();
+                return Poll::Ready(Ok::<(), io::Error>(()));
+            }
+            match due {
+                Some(due) => wake.poll(cx, due).map(Ok),
+                None => Poll::Pending,
+            }
+        })
+        .await?;
     }
 }
