@@ -80,6 +80,7 @@ pub fn bulk() -> Vec<Box<dyn Bulk>> {
         Box::new(ConnBulk(SslfileBlocking)),
         Box::new(ConnBulk(SslfileNonblocking)),
         Box::new(super::callback::SslfileCallback),
+        Box::new(super::tokio::SslfileTokio),
         Box::new(ConnBulk(RustlsStream)),
     ];
     all.push(Box::new(super::tokio::TokioRustls));

@@ -33,7 +33,8 @@ pub trait EchoServer: Send + Sync {
 
 /// The echo servers compared, sslfile first.
 pub fn servers() -> Vec<Box<dyn EchoServer>> {
-    let mut all: Vec<Box<dyn EchoServer>> = vec![Box::new(SslfileEcho)];
+    let mut all: Vec<Box<dyn EchoServer>> =
+        vec![Box::new(SslfileEcho), Box::new(super::tokio::SslfileTokio)];
     all.push(Box::new(super::tokio::TokioRustls));
     all
 }

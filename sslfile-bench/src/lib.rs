@@ -10,7 +10,8 @@
 //! * [`contenders`]: the [`Contender`] trait (connections one at a time, handshake
 //!   complete) and the [`Bulk`](contenders::Bulk) trait (one bulk transfer), with sslfile
 //!   in blocking and nonblocking mode and rustls's `StreamOwned`; [`callback`]: sslfile in
-//!   callback mode; [`tokio`]: the tokio-rustls baseline.
+//!   callback mode; [`tokio`]: the tokio-rustls baseline; [`tokio_sslfile`]: sslfile's
+//!   tokio stream on the same runtime and loops.
 //! * The scenarios, one timed run of one contender each: [`throughput`] (bulk, one way),
 //!   [`handshakes`] (full and resumed), [`echo`] (many connections on one server thread),
 //!   [`memory`] (resident bytes per idle connection), [`duplex`] (two-thread full duplex).
@@ -29,6 +30,7 @@ pub mod report;
 pub mod setup;
 pub mod throughput;
 pub mod tokio;
+pub mod tokio_sslfile;
 
 pub use contenders::Contender;
 pub use setup::Setup;

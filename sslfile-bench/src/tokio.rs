@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
 use super::contenders::{server_name, Bulk};
@@ -17,10 +17,12 @@ use super::progress::Progress;
 use super::setup::Setup;
 use super::throughput::SinkCount;
 
+pub use super::tokio_sslfile::SslfileTokio;
+
 /// tokio-rustls on a current-thread runtime.
 pub struct TokioRustls;
 
-fn runtime() -> io::Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .build()
@@ -42,17 +44,7 @@ impl Bulk for TokioRustls {
         let acceptor = TlsAcceptor::from(setup.rustls_server.clone());
         runtime()?.block_on(async move {
             let socket = tokio::net::TcpStream::from_std(socket)?;
-            let mut tls = acceptor.accept(socket).await?;
-            let mut buf = vec![0u8; 256 * 1024];
-            let mut count = SinkCount::default();
-            loop {
-                let n = tls.read(&mut buf).await?;
-                if n == 0 {
-                    break;
-                }
-                progress.add(count.record(n));
-            }
-            Ok(count.result())
+            sink(acceptor.accept(socket).await?, progress).await
         })
     }
 
@@ -66,24 +58,13 @@ impl Bulk for TokioRustls {
         let connector = TlsConnector::from(setup.rustls_client(true));
         runtime()?.block_on(async move {
             let socket = tokio::net::TcpStream::connect(addr).await?;
-            let mut tls = connector.connect(server_name(), socket).await?;
-            let data = vec![0x5au8; chunk.max(1)];
-            let mut left = total;
-            while left > 0 {
-                let n = left.min(data.len() as u64) as usize;
-                tls.write_all(&data[..n]).await?;
-                left -= n as u64;
-            }
-            tls.flush().await?;
+            let tls = connector.connect(server_name(), socket).await?;
             let suite = tls
                 .get_ref()
                 .1
                 .negotiated_cipher_suite()
                 .map_or_else(|| "?".into(), |s| format!("{:?}", s.suite()));
-            tls.shutdown().await?; // close_notify
-                                   // What the server sent (TLS 1.3 session tickets) is read before the socket
-                                   // closes, as the other contenders do, so that closing does not reset it.
-            let _ = tokio::io::copy(&mut tls, &mut tokio::io::sink()).await;
+            source(tls, total, chunk).await?;
             Ok(suite)
         })
     }
@@ -95,43 +76,54 @@ impl EchoServer for TokioRustls {
     }
 
     fn start(&self, setup: &Setup) -> io::Result<(SocketAddr, Box<dyn Running>)> {
-        let listener = TcpListener::bind("127.0.0.1:0")?;
-        let addr = listener.local_addr()?;
-        listener.set_nonblocking(true)?;
         let acceptor = TlsAcceptor::from(setup.rustls_server.clone());
-        let stop = Arc::new(AtomicBool::new(false));
-        let stopping = stop.clone();
-        let rt = runtime()?;
-        let thread = thread::Builder::new()
-            .name("bench-tokio".into())
-            .spawn(move || {
-                rt.block_on(async move {
-                    let listener = tokio::net::TcpListener::from_std(listener)?;
-                    loop {
-                        let (socket, _) = listener.accept().await?;
-                        if stopping.load(Ordering::SeqCst) {
-                            return Ok(());
-                        }
-                        let acceptor = acceptor.clone();
-                        tokio::spawn(async move {
-                            let _ = echo(acceptor, socket).await;
-                        });
-                    }
-                })
-            })?;
-        Ok((
-            addr,
-            Box::new(TokioServer {
-                addr,
-                stop,
-                thread: Some(thread),
-            }),
-        ))
+        serve_echo(move |socket| {
+            let acceptor = acceptor.clone();
+            async move { echo(acceptor.accept(socket).await?).await }
+        })
     }
 }
 
-async fn echo(acceptor: TlsAcceptor, socket: tokio::net::TcpStream) -> io::Result<()> {
-    let mut tls = acceptor.accept(socket).await?;
+/// Reads until the end of stream, counting (the bulk sink).
+pub(crate) async fn sink<T: AsyncRead + Unpin>(
+    mut tls: T,
+    progress: &Progress,
+) -> io::Result<(u64, Duration)> {
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut count = SinkCount::default();
+    loop {
+        let n = tls.read(&mut buf).await?;
+        if n == 0 {
+            break;
+        }
+        progress.add(count.record(n));
+    }
+    Ok(count.result())
+}
+
+/// Writes `total` bytes `chunk` at a time, then close_notify (the bulk source). What the
+/// server sent (TLS 1.3 session tickets) is read before the socket closes, as the other
+/// contenders do, so that closing does not reset it.
+pub(crate) async fn source<T: AsyncRead + AsyncWrite + Unpin>(
+    mut tls: T,
+    total: u64,
+    chunk: usize,
+) -> io::Result<()> {
+    let data = vec![0x5au8; chunk.max(1)];
+    let mut left = total;
+    while left > 0 {
+        let n = left.min(data.len() as u64) as usize;
+        tls.write_all(&data[..n]).await?;
+        left -= n as u64;
+    }
+    tls.flush().await?;
+    tls.shutdown().await?; // close_notify
+    let _ = tokio::io::copy(&mut tls, &mut tokio::io::sink()).await;
+    Ok(())
+}
+
+/// Echoes until the end of stream.
+pub(crate) async fn echo<T: AsyncRead + AsyncWrite + Unpin>(mut tls: T) -> io::Result<()> {
     let mut buf = vec![0u8; 16 * 1024];
     loop {
         let n = tls.read(&mut buf).await?;
@@ -141,6 +133,46 @@ async fn echo(acceptor: TlsAcceptor, socket: tokio::net::TcpStream) -> io::Resul
         tls.write_all(&buf[..n]).await?;
         tls.flush().await?;
     }
+}
+
+/// An echo server on a current-thread runtime of its own thread: `handle` serves each
+/// accepted socket on a task.
+pub(crate) fn serve_echo<F, Fut>(handle: F) -> io::Result<(SocketAddr, Box<dyn Running>)>
+where
+    F: Fn(tokio::net::TcpStream) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = io::Result<()>> + Send + 'static,
+{
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let addr = listener.local_addr()?;
+    listener.set_nonblocking(true)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let stopping = stop.clone();
+    let rt = runtime()?;
+    let thread = thread::Builder::new()
+        .name("bench-tokio".into())
+        .spawn(move || {
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener)?;
+                loop {
+                    let (socket, _) = listener.accept().await?;
+                    if stopping.load(Ordering::SeqCst) {
+                        return Ok(());
+                    }
+                    let served = handle(socket);
+                    tokio::spawn(async move {
+                        let _ = served.await;
+                    });
+                }
+            })
+        })?;
+    Ok((
+        addr,
+        Box::new(TokioServer {
+            addr,
+            stop,
+            thread: Some(thread),
+        }),
+    ))
 }
 
 struct TokioServer {
