@@ -99,6 +99,7 @@ fn bench_compares_every_mode_with_rustls_on_throughput_and_handshakes() {
             "sslfile blocking",
             "sslfile nonblocking",
             "sslfile callback",
+            "sslfile tokio",
         ];
         let bulk = format!("TLS {tls}: bulk throughput");
         check(
@@ -144,7 +145,8 @@ fn bench_measures_echo_memory_and_duplex_when_asked() {
     for what in ["messages", "p50 round trip", "p99 round trip"] {
         let rows = table(&stdout, &format!("{echo}: {what}"));
         assert_eq!(row(rows[0]).0, "sslfile callback", "{stdout}");
-        assert!(row(rows[0]).1 > 0.0, "{stdout}");
+        assert_eq!(row(rows[1]).0, "sslfile tokio", "{stdout}");
+        assert!(row(rows[0]).1 > 0.0 && row(rows[1]).1 > 0.0, "{stdout}");
     }
     check(
         &stdout,
