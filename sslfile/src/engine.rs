@@ -63,6 +63,9 @@ pub(crate) struct Engine {
     /// Bytes that came after the peer's close_notify in the same read: not TLS, they belong
     /// to whatever the transport carries next (`take_stream`, `into_stream`).
     after_close: Vec<u8>,
+    /// Bytes read from the transport past what an aligned read may hand to rustls: the
+    /// next reads take them from here before the transport.
+    stash: Vec<u8>,
     held: VecDeque<u8>,
     transport_eof: bool,
     /// What the transport said when it ended with an error (a reset) instead of an end of
@@ -142,6 +145,7 @@ impl Engine {
             exact_records: false,
             overread: Vec::new(),
             after_close: Vec::new(),
+            stash: Vec::new(),
             held: VecDeque::new(),
             transport_eof: false,
             eof_cause: None,
@@ -188,6 +192,7 @@ impl Engine {
             exact: self.exact_records,
             aligned: !handshaking,
             overread: &mut self.overread,
+            stash: &mut self.stash,
             first_bytes: (self.conn.is_handshaking() && self.first_bytes.len() < FIRST_BYTES_LIMIT)
                 .then_some(&mut self.first_bytes),
             filled: false,
@@ -209,8 +214,9 @@ impl Engine {
         self.process_noting_data(plaintext_before);
         if self.peer_closed && !peer_closed_before && !handshaking {
             // The close_notify ended the record this read completed: what the read took
-            // past it is not TLS.
+            // past it, and what waits in the stash, is not TLS.
             self.after_close = std::mem::take(&mut self.overread);
+            self.after_close.append(&mut self.stash);
         }
         if !self.conn.is_handshaking() && !self.first_bytes.is_empty() && self.error.is_none() {
             // Only a handshake needs them (to recognise a peer that is not TLS): an idle
@@ -383,6 +389,12 @@ impl Engine {
             let n = chunk.len();
             reader.consume(n);
         }
+    }
+
+    /// True if ciphertext read from the transport waits to be handed to rustls: a read
+    /// gets further without the transport being readable.
+    pub(crate) fn has_stashed_input(&self) -> bool {
+        !self.stash.is_empty()
     }
 
     /// How many ciphertext bytes were read from the transport so far.
@@ -721,17 +733,21 @@ impl Engine {
 /// Hands transport bytes to rustls, noting record boundaries, stopping at a record's end in
 /// exact mode, and keeping the first bytes of a handshake.
 ///
-/// After the handshake, reads are *aligned*: each ends at most one record header past the
-/// end of the record it is in, and that header is also kept aside (`overread`). One read per
-/// record, and if that record turns out to carry the peer's close_notify, the few bytes read
-/// past it are known (rustls ignores them): the bytes a protocol sends after TLS are never
-/// lost (`into_stream`). In exact mode (our own clean close) not even those are read.
+/// After the handshake, reads are *aligned*: what rustls gets ends at most one record header
+/// past the end of the first record it completes, and that header is also kept aside
+/// (`overread`). The transport is asked for the rest of the record and the next header (at
+/// a boundary, guessing the next record is as long as the last), so that a record usually
+/// costs one read; what came past the allowed end waits in the `stash` for the next reads.
+/// If a record turns out to carry the peer's close_notify, what followed it is known
+/// (rustls ignores it): the bytes a protocol sends after TLS are never lost
+/// (`into_stream`). In exact mode (our own clean close) not even a header is read past it.
 struct FramedReader<'a> {
     inner: &'a mut dyn Read,
     framing: &'a mut RecordFraming,
     exact: bool,
     aligned: bool,
     overread: &'a mut Vec<u8>,
+    stash: &'a mut Vec<u8>,
     first_bytes: Option<&'a mut Vec<u8>>,
     /// The last read returned all it was asked for.
     filled: bool,
@@ -739,32 +755,45 @@ struct FramedReader<'a> {
 
 impl Read for FramedReader<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let in_record = self.framing.left_in_record();
-        let in_body = self.framing.in_body();
-        let limit = if self.exact {
-            in_record
-        } else if self.aligned && in_body {
-            in_record + crate::framing::HEADER_LEN
+        let want = if self.exact {
+            self.framing.left_in_record()
         } else if self.aligned {
-            in_record // the rest of a header
+            self.framing.aligned_read_len()
         } else {
             buf.len()
         }
         .min(buf.len());
-        let n = self.inner.read(&mut buf[..limit])?;
-        self.filled = n > 0 && n == limit;
+        // The stash first: it holds what the transport gave earlier.
+        let (n, from_stash) = if self.stash.is_empty() {
+            (self.inner.read(&mut buf[..want])?, false)
+        } else {
+            let n = want.min(self.stash.len());
+            buf[..n].copy_from_slice(&self.stash[..n]);
+            (n, true)
+        };
+        let (take, record_end) = if self.aligned && !self.exact {
+            self.framing.aligned_prefix(&buf[..n])
+        } else {
+            (n, None)
+        };
+        if from_stash {
+            self.stash.drain(..take);
+        } else if take < n {
+            self.stash.extend_from_slice(&buf[take..n]);
+        }
         if self.aligned {
             self.overread.clear();
-            if in_body && n > in_record {
-                self.overread.extend_from_slice(&buf[in_record..n]);
+            if let Some(end) = record_end {
+                self.overread.extend_from_slice(&buf[end..take]);
             }
         }
-        self.framing.observe(&buf[..n]);
+        self.filled = (n > 0 && n == want) || !self.stash.is_empty();
+        self.framing.observe(&buf[..take]);
         if let Some(first) = self.first_bytes.as_deref_mut() {
             let room = FIRST_BYTES_LIMIT - first.len();
-            first.extend_from_slice(&buf[..n.min(room)]);
+            first.extend_from_slice(&buf[..take.min(room)]);
         }
-        Ok(n)
+        Ok(take)
     }
 }
 

@@ -21,7 +21,8 @@ use crate::stream::Stream;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Pending {
-    /// Decrypted data (or the end of the stream) is ready: a `read` returns at once.
+    /// Decrypted data (or the end of the stream, or ciphertext already read from the
+    /// socket) is ready: a `read` gets further at once.
     pub plaintext_ready: bool,
     /// Ciphertext is waiting to be written: watch for writability.
     pub output_pending: bool,
@@ -72,6 +73,7 @@ impl<S: Stream + 'static> SslFile<S> {
         };
         let handshaking = engine.is_handshaking();
         let plaintext_ready = engine.has_plaintext()
+            || engine.has_stashed_input()
             || engine.error().is_some()
             || engine.transport_eof()
             || (engine.peer_closed() && !handshaking);

@@ -147,7 +147,7 @@ impl<S: Stream + 'static> Watchable for SslFile<S> {
             .lock()
             .engine
             .as_mut()
-            .is_some_and(|e| e.has_plaintext())
+            .is_some_and(|e| e.has_plaintext() || e.has_stashed_input())
     }
 
     fn park_callbacks(&self) -> Option<Box<dyn Any + Send>> {

@@ -100,6 +100,9 @@ pub(super) struct Decision {
     pub(super) close: bool,
     /// More can be written: the write callback (level-triggered).
     pub(super) write: bool,
+    /// Ciphertext already read from the transport waits to be processed (see the engine's
+    /// stash): another round reads on without the transport being readable.
+    pub(super) stashed: bool,
 }
 
 impl Decision {
@@ -112,6 +115,7 @@ impl Decision {
             || self.read
             || self.alert
             || self.close
+            || self.stashed
             || self.layer.is_some_and(Interest::is_readable)
     }
 }
@@ -128,6 +132,7 @@ pub(super) fn decide<S: Stream + 'static>(st: &mut State, d: &Dispatch<S>) -> De
         return due;
     }
     let has_plaintext = engine.has_plaintext();
+    due.stashed = engine.has_stashed_input() && !ended && (d.want_input() || d.layer.is_some());
     if let Some(layer) = &d.layer {
         // The layer above reads and writes through us: tell it what would not block.
         let readable = ended || has_plaintext;
