@@ -124,6 +124,9 @@ mod tests {
         assert_eq!(in_body.aligned_read_len(), 2 + 5);
         assert_eq!(in_body.aligned_prefix(&records[6..]), (7, Some(2)));
         // A zero-length record completes at the end of its header.
-        assert_eq!(fresh.aligned_prefix(&[23, 3, 3, 0, 0, 9, 9, 9, 9, 9, 9]), (10, Some(5)));
+        assert_eq!(
+            fresh.aligned_prefix(&[23, 3, 3, 0, 0, 9, 9, 9, 9, 9, 9]),
+            (10, Some(5))
+        );
     }
 }

@@ -459,3 +459,46 @@ fn a_backend_runs_inside_tokio_beside_async_code() {
         "the call_out ran"
     );
 }
+
+/// Bad input on the tokio form: a peer that answers with plain text fails the handshake
+/// with the usual sentence; a peer that resets the connection mid-stream is `BrokenPipe`
+/// after the data that came before it.
+#[test]
+fn garbage_and_a_reset_are_clear_errors_in_async_mode() {
+    let setup = Setup::new();
+    // Plain text instead of a ServerHello.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let talker = thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        let _ = s.write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n");
+        thread::sleep(Duration::from_millis(200));
+    });
+    let err = runtime()
+        .block_on(connect(port, &setup.client_ctx))
+        .unwrap_err();
+    assert!(err.to_string().contains("does not speak TLS"), "{err}");
+    talker.join().unwrap();
+
+    // A reset after some data (linger 0 on the server's socket), once the data was read:
+    // a reset throws away what the receiver has not read yet.
+    let (read_tx, read_rx) = std::sync::mpsc::channel::<()>();
+    let (port, server) = blocking_server(&setup.server_ctx, move |tls| {
+        (&tls).write_all(b"before the reset").unwrap();
+        read_rx.recv_timeout(TIMEOUT).unwrap();
+        tls.linger(Some(Duration::ZERO)).unwrap();
+        drop(tls);
+    });
+    runtime().block_on(async {
+        let mut tls = connect(port, &setup.client_ctx).await.unwrap();
+        let mut got = vec![0u8; 16];
+        tls.read_exact(&mut got).await.unwrap();
+        assert_eq!(&got, b"before the reset");
+        read_tx.send(()).unwrap();
+        let err = tls.read(&mut [0u8; 16]).await.unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::BrokenPipe, "{err}");
+        let err = tls.write_all(b"after").await.unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::BrokenPipe, "{err}");
+    });
+    server.join().unwrap();
+}
