@@ -397,6 +397,12 @@ impl Engine {
         !self.stash.is_empty()
     }
 
+    /// True if the last read from the transport filled all the room it had.
+    #[cfg(any(feature = "tokio", feature = "futures-io"))]
+    pub(crate) fn last_read_filled(&self) -> bool {
+        self.last_read_filled
+    }
+
     /// How many ciphertext bytes were read from the transport so far.
     pub(crate) fn received(&self) -> u64 {
         self.received

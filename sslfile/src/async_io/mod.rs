@@ -46,6 +46,24 @@ pub trait Reactor: Send + Sync + Sized + 'static {
         side: Side,
         interest: Interest,
     ) -> Poll<io::Result<()>>;
+
+    /// Runs `read` once the socket may be readable, and keeps that readiness only if
+    /// `read` says the socket may hold more (`(value, drained)`): a reactor that can
+    /// (tokio's) saves the read that would only say `WouldBlock`. `Ok(None)` from `read`:
+    /// it would block. The default tries `read` first, then waits (`Ready(Ok(None))`:
+    /// call again).
+    fn poll_read_with<T>(
+        &self,
+        cx: &mut Context<'_>,
+        read: &mut dyn FnMut() -> Result<Option<(T, bool)>, Error>,
+    ) -> Poll<Result<Option<T>, Error>> {
+        match read()? {
+            Some((value, _)) => Poll::Ready(Ok(Some(value))),
+            None => self
+                .poll_ready(cx, Side::Read, Interest::READ)
+                .map(|ready| ready.map(|()| None).map_err(Error::from_io)),
+        }
+    }
 }
 
 /// Wakes a task at a deadline (the handshake or idle timeout) from a call_out on the
@@ -151,8 +169,36 @@ impl<S: Stream + 'static, R: Reactor> Core<S, R> {
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
-        self.poll_op(cx, Side::Read, |file| file.read_nonblocking(buf).map(Some))
-            .map_err(Into::into)
+        loop {
+            let pending = self.file.pending();
+            if pending.handshaking || pending.output_pending || pending.plaintext_ready {
+                return self
+                    .poll_op(cx, Side::Read, |file| file.read_nonblocking(buf).map(Some))
+                    .map_err(Into::into);
+            }
+            // Only the socket can bring more: read it when the reactor says it may.
+            let file = &self.file;
+            let mut read = || match file.read_nonblocking(buf) {
+                Ok(n) => Ok(Some((n, file.input_drained()))),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+                Err(e) => Err(e),
+            };
+            match self.reactor.poll_read_with(cx, &mut read) {
+                Poll::Ready(Ok(Some(n))) => return Poll::Ready(Ok(n)),
+                Poll::Ready(Ok(None)) => continue,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e.into())),
+                Poll::Pending => {}
+            }
+            if let Some(deadline) = pending.deadline {
+                if self.timers[Side::Read as usize]
+                    .poll(cx, deadline)
+                    .is_ready()
+                {
+                    continue; // the next read reports the timeout
+                }
+            }
+            return Poll::Pending;
+        }
     }
 
     pub(crate) fn poll_write(

@@ -124,6 +124,31 @@ impl Reactor for TokioReactor {
             Poll::Ready(Ok(()))
         }
     }
+
+    fn poll_read_with<T>(
+        &self,
+        cx: &mut Context<'_>,
+        read: &mut dyn FnMut() -> Result<Option<(T, bool)>, crate::Error>,
+    ) -> Poll<Result<Option<T>, crate::Error>> {
+        loop {
+            let mut guard = match self.fd.poll_read_ready(cx) {
+                Poll::Ready(Ok(guard)) => guard,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(crate::Error::from_io(e))),
+                Poll::Pending => return Poll::Pending,
+            };
+            match read()? {
+                Some((value, drained)) => {
+                    if drained {
+                        guard.clear_ready();
+                    } else {
+                        guard.retain_ready();
+                    }
+                    return Poll::Ready(Ok(Some(value)));
+                }
+                None => guard.clear_ready(),
+            }
+        }
+    }
 }
 
 /// An `SslFile` as a tokio `AsyncRead + AsyncWrite` (see the [module docs](self)).

@@ -111,6 +111,16 @@ impl<S: Stream + 'static> SslFile<S> {
         self.shared.record(result)
     }
 
+    /// True if the last read from the socket took less than it asked for and nothing
+    /// waits in the engine's stash: the socket is probably empty now.
+    pub(crate) fn input_drained(&self) -> bool {
+        self.shared
+            .lock()
+            .engine
+            .as_ref()
+            .is_some_and(|e| !e.last_read_filled() && !e.has_stashed_input())
+    }
+
     pub(crate) fn flush_nonblocking(&self) -> Result<(), crate::Error> {
         let result = self.shared.flush(Some(false));
         self.shared.record(result)
