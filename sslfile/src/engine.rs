@@ -28,6 +28,7 @@ use crate::error::Error;
 use crate::framing::RecordFraming;
 use crate::refused;
 use crate::session::{ConnectionSessions, Session};
+use crate::verifier_notes::{self, PeerNotes};
 use crate::version::TlsVersion;
 
 /// How many of the first received bytes are kept while handshaking: enough to recognise a
@@ -81,6 +82,9 @@ pub(crate) struct Engine {
     /// The context's buffer limits and early-data size.
     tuning: Tuning,
     early: EarlyPlan,
+    /// What the verifier noted about the peer: its chain as verified, the stapled OCSP
+    /// response.
+    peer_notes: PeerNotes,
 }
 
 /// What reading plaintext found.
@@ -154,6 +158,7 @@ impl Engine {
             key_updates_since_peer_data: 0,
             tuning,
             early: EarlyPlan::Off,
+            peer_notes: PeerNotes::default(),
         }
     }
 
@@ -276,9 +281,13 @@ impl Engine {
     fn process_noting_data(&mut self, plaintext_before: Option<usize>) {
         if self.conn.is_handshaking() {
             refused::take();
+            verifier_notes::take();
         }
         match self.conn.process_new_packets() {
             Ok(state) => {
+                if let Some(notes) = verifier_notes::take() {
+                    self.peer_notes = notes;
+                }
                 if plaintext_before.is_some_and(|before| state.plaintext_bytes_to_read() > before) {
                     self.key_updates_since_peer_data = 0;
                 }
@@ -298,6 +307,7 @@ impl Engine {
                 }
             }
             Err(err) => {
+                verifier_notes::take();
                 let refused = refused::take().and_then(|cert| CertNames::of(&cert));
                 if self.error.is_none() {
                     let seen = Circumstances {
@@ -668,6 +678,18 @@ impl Engine {
     /// The peer's certificate chain, leaf first.
     pub(crate) fn peer_certificates(&self) -> Option<Vec<CertificateDer<'static>>> {
         self.conn.peer_certificates().map(<[_]>::to_vec)
+    }
+
+    /// The peer's chain as our verifier verified it: end entity, intermediates, trust
+    /// anchor. `None` before verification, or when it was waived or not repeated (a
+    /// resumed session).
+    pub(crate) fn verified_chain(&self) -> Option<Vec<CertificateDer<'static>>> {
+        self.peer_notes.verified_chain.clone()
+    }
+
+    /// The OCSP response the server stapled to its certificate (client side), as sent.
+    pub(crate) fn ocsp_response(&self) -> Option<Vec<u8>> {
+        self.peer_notes.ocsp_response.clone()
     }
 
     /// True for a client connection.

@@ -297,7 +297,9 @@ mod session;
 mod ssl_file;
 mod stream;
 mod sys;
+mod verified_chain;
 mod verifier;
+mod verifier_notes;
 mod version;
 
 #[cfg(feature = "futures-io")]

@@ -105,11 +105,23 @@ pub(super) fn describe(err: &CertificateError, refused: &Refused<'_>) -> String 
             format!("{whose} does not name the host we connected to")
         }
         CertificateError::Revoked => {
-            format!("{whose} has been revoked by its issuer: {peer} needs a new certificate")
+            let ca = match refused.names {
+                Some(names) if !names.issuer.is_empty() => format!("its CA, {},", names.issuer),
+                _ => "its CA".to_string(),
+            };
+            format!(
+                "{whose} has been revoked: {ca} lists it in its certificate revocation list \
+                 (CRL); {peer} needs a new certificate"
+            )
         }
         CertificateError::UnknownRevocationStatus => format!(
-            "the revocation status of {whose} is unknown: no revocation list from its issuer \
-             was given"
+            "the revocation status of {whose} is unknown: none of the certificate revocation \
+             lists given (ContextBuilder::trust_crl_pem) is from its CA{}; add that CA's CRL, \
+             or accept unknown statuses (ContextBuilder::allow_unknown_revocation_status)",
+            match refused.names {
+                Some(names) if !names.issuer.is_empty() => format!(" ({})", names.issuer),
+                _ => String::new(),
+            }
         ),
         CertificateError::ExpiredRevocationListContext { next_update, .. } => format!(
             "the revocation list that covers {whose} is out of date (its next update was due \
