@@ -33,6 +33,7 @@ mod nothing_lost;
 mod peer_check;
 mod protection;
 mod resumption;
+mod revocation;
 mod stacking;
 mod starttls;
 mod threads;
