@@ -42,3 +42,4 @@ mod truncation;
 mod trust;
 mod trust_system;
 mod verdicts;
+mod verified_chain;
