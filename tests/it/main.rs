@@ -30,6 +30,7 @@ mod keys;
 mod mio_example;
 mod nonblocking;
 mod nothing_lost;
+mod ocsp_stapling;
 mod peer_check;
 mod protection;
 mod resumption;
