@@ -308,7 +308,13 @@ impl Engine {
             }
             Err(err) => {
                 verifier_notes::take();
-                let refused = refused::take().and_then(|cert| CertNames::of(&cert));
+                let refused = refused::take().and_then(|noted| {
+                    let names = CertNames::of(&noted.cert)?;
+                    Some(CertNames {
+                        ca_in_chain: noted.ca_in_chain,
+                        ..names
+                    })
+                });
                 if self.error.is_none() {
                     let seen = Circumstances {
                         refused,

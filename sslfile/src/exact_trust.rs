@@ -79,6 +79,30 @@ impl<V: ?Sized> ExactTrustVerifier<V> {
         }
     }
 
+    /// Passes `verdict` on, noting the refused certificate if it is a refusal: the peer's
+    /// own, or the CA certificate of its chain that a CRL revoked.
+    fn noting_refusal<T>(
+        &self,
+        verdict: Result<T, rustls::Error>,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+    ) -> Result<T, rustls::Error> {
+        if let Err(err) = &verdict {
+            let revoked = matches!(
+                err,
+                rustls::Error::InvalidCertificate(CertificateError::Revoked)
+            );
+            match revoked
+                .then(|| self.chains.revoked_ca(end_entity, intermediates))
+                .flatten()
+            {
+                Some(ca) => refused::note_ca(&ca),
+                None => refused::note(end_entity),
+            }
+        }
+        verdict
+    }
+
     /// Notes the chain of an accepted `end_entity`: itself if exactly trusted, else the
     /// path the webpki verifier accepted.
     fn note_chain(
@@ -133,7 +157,7 @@ impl<V: ServerCertVerifier + ?Sized> ServerCertVerifier for ExactTrustVerifier<V
             }
             other => other.map(|_| false),
         };
-        let exactly_trusted = noting_refusal(verdict, end_entity)?;
+        let exactly_trusted = self.noting_refusal(verdict, end_entity, intermediates)?;
         self.note_chain(exactly_trusted, end_entity, intermediates, now);
         Ok(ServerCertVerified::assertion())
     }
@@ -197,7 +221,7 @@ impl<V: ClientCertVerifier + ?Sized> ClientCertVerifier for ExactTrustVerifier<V
             }
             other => other.map(|_| false),
         };
-        let exactly_trusted = noting_refusal(verdict, end_entity)?;
+        let exactly_trusted = self.noting_refusal(verdict, end_entity, intermediates)?;
         self.note_chain(exactly_trusted, end_entity, intermediates, now);
         Ok(ClientCertVerified::assertion())
     }
@@ -270,15 +294,4 @@ fn check_valid_now(cert: &CertificateDer<'_>, now: UnixTime) -> Result<(), rustl
         _ => return Ok(()),
     };
     Err(rustls::Error::InvalidCertificate(refusal))
-}
-
-/// Passes `verdict` on, noting the certificate if it is a refusal.
-fn noting_refusal<T>(
-    verdict: Result<T, rustls::Error>,
-    end_entity: &CertificateDer<'_>,
-) -> Result<T, rustls::Error> {
-    if verdict.is_err() {
-        refused::note(end_entity);
-    }
-    verdict
 }

@@ -77,6 +77,23 @@ impl ChainFinder {
         }
     }
 
+    /// With whole-chain revocation checks, the CA certificate among `intermediates` that a
+    /// CRL revokes, if `end_entity` is not revoked itself: the one a `Revoked` refusal is
+    /// about then.
+    pub(crate) fn revoked_ca(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+    ) -> Option<CertificateDer<'static>> {
+        if !self.revocation.whole_chain() || self.revocation.lists(end_entity) {
+            return None;
+        }
+        intermediates
+            .iter()
+            .find(|cert| self.revocation.lists(cert))
+            .map(|cert| cert.clone().into_owned())
+    }
+
     /// The path from `end_entity` to an anchor, end entity first; `None` if there is none
     /// (which a verifier that accepted `end_entity` does not leave).
     pub(crate) fn verified_chain(

@@ -364,3 +364,88 @@ fn bad_crl_input_is_refused_naming_it() {
         "{err}"
     );
 }
+
+/// With `revocation_check_whole_chain`, a CA certificate its own CA revoked fails the chain,
+/// and the message names that CA certificate; by default only the peer's certificate is
+/// looked up, so the same chain passes.
+#[test]
+fn a_revoked_intermediate_fails_the_whole_chain_check_and_is_named() {
+    use rcgen::{
+        BasicConstraints, CertificateParams, CertificateRevocationListParams, DnType, IsCa,
+        KeyIdMethod, KeyPair, KeyUsagePurpose, RevokedCertParams, SerialNumber,
+    };
+    let ca = |name: &str, serial: u64| {
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.distinguished_name = rcgen::DistinguishedName::new();
+        params.distinguished_name.push(DnType::CommonName, name);
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        params.serial_number = Some(SerialNumber::from(serial));
+        params
+    };
+    let crl = |revoked: Vec<u64>, issuer: &rcgen::Certificate, key: &KeyPair| {
+        CertificateRevocationListParams {
+            this_update: rcgen::date_time_ymd(2024, 1, 1),
+            next_update: rcgen::date_time_ymd(2100, 1, 1),
+            crl_number: SerialNumber::from(1u64),
+            issuing_distribution_point: None,
+            revoked_certs: revoked
+                .into_iter()
+                .map(|serial| RevokedCertParams {
+                    serial_number: SerialNumber::from(serial),
+                    revocation_time: rcgen::date_time_ymd(2024, 1, 1),
+                    reason_code: None,
+                    invalidity_date: None,
+                })
+                .collect(),
+            key_identifier_method: KeyIdMethod::Sha256,
+        }
+        .signed_by(issuer, key)
+        .unwrap()
+        .pem()
+        .unwrap()
+    };
+    let root_key = KeyPair::generate().unwrap();
+    let root = ca("revocation root", 1).self_signed(&root_key).unwrap();
+    let inter_key = KeyPair::generate().unwrap();
+    let inter = ca("revocation intermediate", 2)
+        .signed_by(&inter_key, &root, &root_key)
+        .unwrap();
+    let leaf_key = KeyPair::generate().unwrap();
+    let mut params = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "localhost");
+    params.serial_number = Some(SerialNumber::from(3u64));
+    let leaf = params.signed_by(&leaf_key, &inter, &inter_key).unwrap();
+    let server = Context::builder()
+        .certificate_chain_pem(
+            (leaf.pem() + &inter.pem()).as_bytes(),
+            leaf_key.serialize_pem().as_bytes(),
+        )
+        .unwrap()
+        .build()
+        .unwrap();
+    let crls = crl(vec![2], &root, &root_key) + &crl(vec![], &inter, &inter_key);
+    let client = |whole_chain: bool| {
+        Context::builder()
+            .trust_pem(root.pem().as_bytes())
+            .unwrap()
+            .trust_crl_pem(crls.as_bytes())
+            .unwrap()
+            .revocation_check_whole_chain(whole_chain)
+            .build()
+            .unwrap()
+    };
+    assert_eq!(
+        client_verdict(&server, &client(true)),
+        Err(
+            "the CA certificate CN=revocation intermediate in the chain of the server's \
+             certificate for localhost has been revoked: its CA, CN=revocation root, lists it \
+             in its certificate revocation list (CRL); the server needs a new certificate"
+                .to_string()
+        )
+    );
+    assert_eq!(client_verdict(&server, &client(false)), Ok(()));
+}

@@ -22,7 +22,7 @@ use std::path::Path;
 
 use rustls::client::ServerCertVerifierBuilder;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::CertificateRevocationListDer;
+use rustls::pki_types::{CertificateDer, CertificateRevocationListDer};
 use rustls::server::ClientCertVerifierBuilder;
 
 use super::{load, ContextBuilder};
@@ -95,6 +95,22 @@ impl Revocation {
             builder = builder.allow_unknown_revocation_status();
         }
         builder
+    }
+
+    /// Whether the whole chain is checked, not only the peer's own certificate.
+    pub(crate) fn whole_chain(&self) -> bool {
+        self.whole_chain
+    }
+
+    /// Whether a CRL of `cert`'s issuer lists it.
+    pub(crate) fn lists(&self, cert: &CertificateDer<'_>) -> bool {
+        let Ok(parsed) = webpki::EndEntityCert::try_from(cert) else {
+            return false;
+        };
+        self.parsed.iter().any(|crl| {
+            crl.issuer() == parsed.issuer()
+                && matches!(crl.find_serial(parsed.serial()), Ok(Some(_)))
+        })
     }
 
     /// Runs `verify` with the same policy as webpki options (`None` without CRLs): for
@@ -195,8 +211,9 @@ impl ContextBuilder {
     /// With CRLs, whether to check every certificate of the peer's chain up to the trust
     /// anchor (OpenSSL's `-crl_check_all`), rather than the peer's own certificate only (the
     /// default). Each CA certificate then needs a CRL from its own issuer, unless
-    /// [`allow_unknown_revocation_status`](Self::allow_unknown_revocation_status). A
-    /// revoked CA certificate is reported as the revocation of the peer's certificate.
+    /// [`allow_unknown_revocation_status`](Self::allow_unknown_revocation_status). The
+    /// error for a revoked CA certificate names it: "the CA certificate CN=… in the chain
+    /// of the server's certificate for example.com has been revoked: …".
     pub fn revocation_check_whole_chain(mut self, whole_chain: bool) -> Self {
         self.revocation.whole_chain = whole_chain;
         self

@@ -24,6 +24,17 @@ pub(super) struct Refused<'a> {
 impl Refused<'_> {
     /// "the server's certificate for localhost", "the client's certificate (CN=alice)".
     fn whose(&self) -> String {
+        if let Some(names) = self.names.filter(|names| names.ca_in_chain) {
+            let peers = match (self.of_server, self.server_name) {
+                (true, Some(name)) => format!("the server's certificate for {name}"),
+                (true, None) => "the server's certificate".into(),
+                (false, _) => "the client's certificate".into(),
+            };
+            return format!(
+                "the CA certificate {} in the chain of {peers}",
+                names.subject
+            );
+        }
         match (self.of_server, self.server_name, self.names) {
             (true, Some(name), _) => format!("the server's certificate for {name}"),
             (true, None, _) => "the server's certificate".into(),
@@ -363,6 +374,7 @@ mod tests {
             subject: "CN=alice".into(),
             issuer: "CN=Example CA".into(),
             self_issued: false,
+            ca_in_chain: false,
         };
         for of_server in [true, false] {
             let refused = Refused {
