@@ -48,6 +48,16 @@ impl ContextBuilder {
     /// Like [`ocsp_response_der`](Self::ocsp_response_der), reading the response from a
     /// file (e.g. `resp.der` from `openssl ocsp -respout resp.der`). Every error names the
     /// file.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// let ctx = sslfile::Context::builder()
+    ///     .certificate_chain_pem_files("cert.pem", "key.pem")?
+    ///     .ocsp_response_file("cert.ocsp.der")?
+    ///     .build()?;
+    /// # Ok::<(), sslfile::Error>(())
+    /// ```
     pub fn ocsp_response_file(self, path: impl AsRef<Path>) -> Result<Self, Error> {
         let path = path.as_ref();
         let response = load::read_file(path)?;
@@ -73,6 +83,21 @@ impl CertifiedChain {
     ///
     /// # Errors
     /// A response that is not DER, as for [`ContextBuilder::ocsp_response_der`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let made = rcgen::generate_simple_self_signed(vec!["a.test".into()]).unwrap();
+    /// let chain = sslfile::CertifiedChain::from_pem(
+    ///     made.cert.pem().as_bytes(),
+    ///     made.key_pair.serialize_pem().as_bytes(),
+    /// )?;
+    /// assert_eq!(chain.ocsp_response(), None);
+    /// // The smallest OCSPResponse: status "successful", no body.
+    /// let chain = chain.with_ocsp(vec![0x30, 0x03, 0x0a, 0x01, 0x00])?;
+    /// assert_eq!(chain.ocsp_response(), Some(&[0x30, 0x03, 0x0a, 0x01, 0x00][..]));
+    /// # Ok::<(), sslfile::Error>(())
+    /// ```
     pub fn with_ocsp(self, response: Vec<u8>) -> Result<CertifiedChain, Error> {
         check_ocsp_response(&response, "the DER OCSP response")?;
         let mut key = self.key;
@@ -80,7 +105,8 @@ impl CertifiedChain {
         Ok(CertifiedChain { key })
     }
 
-    /// The OCSP response stapled to this chain, if any.
+    /// The OCSP response stapled to this chain, if any (see
+    /// [`with_ocsp`](Self::with_ocsp) for an example).
     pub fn ocsp_response(&self) -> Option<&[u8]> {
         self.key.ocsp.as_deref()
     }

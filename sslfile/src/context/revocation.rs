@@ -192,6 +192,36 @@ impl ContextBuilder {
 
     /// Like [`trust_crl_pem`](Self::trust_crl_pem), from a PEM file (e.g. `crl.pem` from
     /// `openssl ca -gencrl`). Every error names the file.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use rcgen::{CertificateParams, CertificateRevocationListParams, IsCa, KeyPair};
+    /// # let ca_key = KeyPair::generate()?;
+    /// # let mut ca = CertificateParams::new(Vec::<String>::new())?;
+    /// # ca.is_ca = IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    /// # let ca = ca.self_signed(&ca_key)?;
+    /// # let crl = CertificateRevocationListParams {
+    /// #     this_update: rcgen::date_time_ymd(2024, 1, 1),
+    /// #     next_update: rcgen::date_time_ymd(2100, 1, 1),
+    /// #     crl_number: rcgen::SerialNumber::from(1u64),
+    /// #     issuing_distribution_point: None,
+    /// #     revoked_certs: Vec::new(),
+    /// #     key_identifier_method: rcgen::KeyIdMethod::Sha256,
+    /// # }
+    /// # .signed_by(&ca, &ca_key)?;
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("crl.pem");
+    /// std::fs::write(&path, crl.pem()?)?;
+    /// let ctx = sslfile::Context::builder()
+    ///     .trust_pem(ca.pem().as_bytes())?
+    ///     .trust_crl_pem_file(&path)?
+    ///     .build()?;
+    /// # drop(ctx);
+    /// let err = sslfile::Context::builder().trust_crl_pem_file(dir.path().join("none.pem"));
+    /// assert!(err.unwrap_err().to_string().contains("none.pem"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn trust_crl_pem_file(self, path: impl AsRef<Path>) -> Result<Self, Error> {
         let path = path.as_ref();
         let input = load::read_file(path)?;
@@ -200,6 +230,31 @@ impl ContextBuilder {
 
     /// Like [`trust_crl_pem`](Self::trust_crl_pem), one DER CRL (what a CA publishes at
     /// its CRL distribution point).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use rcgen::{CertificateParams, CertificateRevocationListParams, IsCa, KeyPair};
+    /// # let ca_key = KeyPair::generate()?;
+    /// # let mut ca = CertificateParams::new(Vec::<String>::new())?;
+    /// # ca.is_ca = IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    /// # let ca = ca.self_signed(&ca_key)?;
+    /// # let crl = CertificateRevocationListParams {
+    /// #     this_update: rcgen::date_time_ymd(2024, 1, 1),
+    /// #     next_update: rcgen::date_time_ymd(2100, 1, 1),
+    /// #     crl_number: rcgen::SerialNumber::from(1u64),
+    /// #     issuing_distribution_point: None,
+    /// #     revoked_certs: Vec::new(),
+    /// #     key_identifier_method: rcgen::KeyIdMethod::Sha256,
+    /// # }
+    /// # .signed_by(&ca, &ca_key)?;
+    /// let ctx = sslfile::Context::builder()
+    ///     .trust_pem(ca.pem().as_bytes())?
+    ///     .trust_crl_der(crl.der().clone())?
+    ///     .build()?;
+    /// # drop(ctx);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn trust_crl_der(
         mut self,
         crl: CertificateRevocationListDer<'static>,
@@ -214,6 +269,12 @@ impl ContextBuilder {
     /// [`allow_unknown_revocation_status`](Self::allow_unknown_revocation_status). The
     /// error for a revoked CA certificate names it: "the CA certificate CN=… in the chain
     /// of the server's certificate for example.com has been revoked: …".
+    ///
+    /// ```
+    /// // OpenSSL's -crl_check_all.
+    /// let builder = sslfile::Context::builder().revocation_check_whole_chain(true);
+    /// # drop(builder);
+    /// ```
     pub fn revocation_check_whole_chain(mut self, whole_chain: bool) -> Self {
         self.revocation.whole_chain = whole_chain;
         self
@@ -223,6 +284,14 @@ impl ContextBuilder {
     /// given. Default false: such a certificate is refused, its revocation status being
     /// unknown. Set it for a context that checks the CRLs of some CAs and also meets peers
     /// of others (the bundled web roots, for instance).
+    ///
+    /// ```
+    /// // Check the company CA's CRL, and still reach web servers.
+    /// let builder = sslfile::Context::builder()
+    ///     .trust_web_roots()
+    ///     .allow_unknown_revocation_status(true);
+    /// # drop(builder);
+    /// ```
     pub fn allow_unknown_revocation_status(mut self, allow: bool) -> Self {
         self.revocation.allow_unknown = allow;
         self

@@ -491,6 +491,28 @@ impl<S: Stream + 'static> SslFile<S> {
     /// gives are for the application to check (with an OCSP library, or in
     /// [`ContextBuilder::verify_peer`](crate::ContextBuilder::verify_peer), which sees it
     /// as [`PeerInfo::ocsp_response`](crate::PeerInfo::ocsp_response)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sslfile::{Context, File, SslFile};
+    ///
+    /// let made = rcgen::generate_simple_self_signed(vec!["a.test".into()]).unwrap();
+    /// // A real response comes from the CA (openssl ocsp -respout); this is the smallest
+    /// // OCSPResponse, "successful" without a body.
+    /// let response = vec![0x30, 0x03, 0x0a, 0x01, 0x00];
+    /// let server_ctx = Context::builder()
+    ///     .certificate_chain_pem(made.cert.pem().as_bytes(), made.key_pair.serialize_pem().as_bytes())?
+    ///     .ocsp_response_der(response.clone())?
+    ///     .build()?;
+    /// let client_ctx = Context::builder().trust_pem(made.cert.pem().as_bytes())?.build()?;
+    /// let (a, b) = File::pipe()?;
+    /// let server = std::thread::spawn(move || SslFile::server(b, &server_ctx).map(|_| ()));
+    /// let client = SslFile::client(a, &client_ctx, "a.test")?;
+    /// server.join().unwrap()?;
+    /// assert_eq!(client.ocsp_response(), Some(response));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn ocsp_response(&self) -> Option<Vec<u8>> {
         self.shared.lock().engine.as_ref()?.ocsp_response()
     }
