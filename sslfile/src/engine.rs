@@ -283,10 +283,14 @@ impl Engine {
             refused::take();
             verifier_notes::take();
         }
+        let handshaking = self.conn.is_handshaking();
         match self.conn.process_new_packets() {
             Ok(state) => {
                 if let Some(notes) = verifier_notes::take() {
                     self.peer_notes = notes;
+                }
+                if handshaking && !self.conn.is_handshaking() {
+                    self.carry_verified_chain();
                 }
                 if plaintext_before.is_some_and(|before| state.plaintext_bytes_to_read() > before) {
                     self.key_updates_since_peer_data = 0;
@@ -323,6 +327,21 @@ impl Engine {
                     self.error = Some(tls_error(err, &seen));
                 }
             }
+        }
+    }
+
+    /// A client's handshake just completed: a full one gives its verified chain to the
+    /// sessions it makes; a resumed one takes the chain verified when its session was made
+    /// (rustls does not verify it again).
+    fn carry_verified_chain(&mut self) {
+        let Some(sessions) = &self.sessions else {
+            return;
+        };
+        match self.conn.handshake_kind() {
+            Some(HandshakeKind::Resumed) => {
+                self.peer_notes.verified_chain = sessions.resumed_verified_chain();
+            }
+            _ => sessions.set_verified_chain(self.peer_notes.verified_chain.clone()),
         }
     }
 
@@ -687,8 +706,8 @@ impl Engine {
     }
 
     /// The peer's chain as our verifier verified it: end entity, intermediates, trust
-    /// anchor. `None` before verification, or when it was waived or not repeated (a
-    /// resumed session).
+    /// anchor; for a client's resumed session, as verified when the session was made.
+    /// `None` before verification, when it was waived, and on a server's resumed session.
     pub(crate) fn verified_chain(&self) -> Option<Vec<CertificateDer<'static>>> {
         self.peer_notes.verified_chain.clone()
     }

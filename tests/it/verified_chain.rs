@@ -146,10 +146,11 @@ fn a_server_sees_the_verified_chain_of_a_client_certificate() {
     );
 }
 
-/// An exactly trusted certificate is its own chain; `danger_accept_invalid_certs` verifies
-/// nothing, so there is no verified chain; a resumed session was not verified again.
+/// An exactly trusted certificate is its own chain, also when its session resumes (then
+/// rustls verifies nothing: the chain is the one verified when the session was made);
+/// `danger_accept_invalid_certs` verifies nothing, so there is no verified chain.
 #[test]
-fn exact_trust_is_a_chain_of_one_and_waived_or_resumed_verification_none() {
+fn exact_trust_is_a_chain_of_one_and_waived_verification_none() {
     let dir = tempdir();
     let files = common::openssl::req_self_signed(dir.path(), "server", "localhost");
     let cert = rustls_pki_types::pem::PemObject::from_pem_file(&files.cert).unwrap();
@@ -175,7 +176,8 @@ fn exact_trust_is_a_chain_of_one_and_waived_or_resumed_verification_none() {
     let resumed = done.client.unwrap();
     assert_eq!(resumed.handshake_kind(), Some(HandshakeKind::Resumed));
     assert_eq!(resumed.peer_certificates(), Some(vec![cert.clone()]));
-    assert_eq!(resumed.verified_chain(), None);
+    // Not verified again: the chain verified when the session was made.
+    assert_eq!(resumed.verified_chain(), Some(vec![cert.clone()]));
 
     let lenient = Context::builder()
         .danger_accept_invalid_certs(true)
@@ -187,4 +189,71 @@ fn exact_trust_is_a_chain_of_one_and_waived_or_resumed_verification_none() {
     let file = done.client.unwrap();
     assert_eq!(file.peer_certificates(), Some(vec![cert]));
     assert_eq!(file.verified_chain(), None);
+}
+
+/// A client's resumed session (TLS 1.2 session or TLS 1.3 ticket, from the context's cache
+/// or passed back with `connect_with_session`) has the chain verified when the session was
+/// made, and so do the sessions the resumed connection makes in turn. The server's
+/// `verified_chain` and the OCSP response are per full handshake.
+#[test]
+fn a_resumed_session_has_the_chain_verified_when_it_was_made() {
+    let pki = three_levels();
+    let server = Context::builder()
+        .certificate_chain_der(
+            vec![pki.leaf.clone(), pki.intermediate.clone()],
+            pki.leaf_key.clone_key(),
+        )
+        .unwrap()
+        .build()
+        .unwrap();
+    let full = vec![pki.leaf.clone(), pki.intermediate.clone(), pki.root.clone()];
+    for version in VERSIONS {
+        let client = Context::builder()
+            .trust_der(pki.root.clone())
+            .unwrap()
+            .versions(version, version)
+            .unwrap()
+            .build()
+            .unwrap();
+        for round in 0..3 {
+            let done = exchange(&server, &client, Transport::SocketPair, |f| {
+                f.connect("localhost")
+            });
+            let file = done.client.unwrap();
+            let kind = file.handshake_kind();
+            assert_eq!(
+                kind == Some(HandshakeKind::Resumed),
+                round > 0,
+                "{version} round {round}"
+            );
+            assert_eq!(
+                file.verified_chain(),
+                Some(full.clone()),
+                "{version} round {round}"
+            );
+        }
+        // Passed back explicitly, with the cache out of the way.
+        let uncached = Context::builder()
+            .trust_der(pki.root.clone())
+            .unwrap()
+            .versions(version, version)
+            .unwrap()
+            .client_session_cache(0)
+            .build()
+            .unwrap();
+        let made = exchange(&server, &uncached, Transport::SocketPair, |f| {
+            f.connect("localhost")
+        });
+        let session = made.client.unwrap().session().unwrap();
+        let done = exchange(&server, &uncached, Transport::SocketPair, |f| {
+            f.connect_with_session("localhost", &session)
+        });
+        let file = done.client.unwrap();
+        assert_eq!(
+            file.handshake_kind(),
+            Some(HandshakeKind::Resumed),
+            "{version}"
+        );
+        assert_eq!(file.verified_chain(), Some(full.clone()), "{version}");
+    }
 }

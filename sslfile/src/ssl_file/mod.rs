@@ -447,9 +447,10 @@ impl<S: Stream + 'static> SslFile<S> {
     /// bundled web roots are kept as a name and key only, so a chain to one of them ends
     /// at the last intermediate.
     ///
-    /// `None` before the peer's certificate was verified, when a `danger_` option waived
-    /// its verification, on a server that got no client certificate, and on a resumed
-    /// session (rustls verifies the chain on the first connection only).
+    /// On a client's resumed session, rustls does not verify the chain again: this is the
+    /// chain verified in the full handshake the session comes from. `None` before the
+    /// peer's certificate was verified, when a `danger_` option waived its verification,
+    /// on a server that got no client certificate, and on a server's resumed session.
     ///
     /// # Examples
     ///
@@ -483,8 +484,8 @@ impl<S: Stream + 'static> SslFile<S> {
     }
 
     /// Client side: the OCSP response the server stapled to its certificate (DER, RFC 6960
-    /// `OCSPResponse`), as it was sent; `None` if it stapled none (or on a server, or on a
-    /// resumed session). A server staples one given with
+    /// `OCSPResponse`), as it was sent; `None` if it stapled none, on a server, and on a
+    /// resumed session (no certificate is sent then, so no response either). A server staples one given with
     /// [`ContextBuilder::ocsp_response_der`](crate::ContextBuilder::ocsp_response_der).
     ///
     /// rustls does not check the response: its signature, its freshness and the status it
