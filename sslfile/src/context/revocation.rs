@@ -29,12 +29,22 @@ use super::{load, ContextBuilder};
 use crate::error::Error;
 
 /// The CRLs a context checks certificates against, and how.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub(crate) struct Revocation {
     crls: Vec<CertificateRevocationListDer<'static>>,
     parsed: Vec<webpki::CertRevocationList<'static>>,
     whole_chain: bool,
     allow_unknown: bool,
+}
+
+impl std::fmt::Debug for Revocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Revocation")
+            .field("crls", &self.crls.len())
+            .field("whole_chain", &self.whole_chain)
+            .field("allow_unknown", &self.allow_unknown)
+            .finish()
+    }
 }
 
 impl Revocation {
