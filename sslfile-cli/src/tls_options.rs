@@ -1,4 +1,5 @@
-//! The TLS options `serve` and `connect` share: ALPN, version range, certificate and key.
+//! The TLS options `serve` and `connect` share: ALPN, version range, certificate and key,
+//! revocation list.
 
 use std::path::PathBuf;
 
@@ -30,6 +31,12 @@ pub struct TlsOptions {
     #[arg(long, value_name = "PEM", requires = "cert")]
     pub key: Option<PathBuf>,
 
+    /// Check the peer's certificate against the certificate revocation list (CRL) in this
+    /// PEM file (connect: the server's; serve: the client certificates of --client-ca). The
+    /// peer's certificate must then be covered by its CA's CRL, as with openssl -crl_check.
+    #[arg(long, value_name = "PEM")]
+    pub crl: Option<PathBuf>,
+
     /// Append the TLS secrets of every connection to FILE (the SSLKEYLOGFILE format
     /// Wireshark reads), for debugging. Without it, SSLKEYLOGFILE is honoured if set.
     #[arg(long, value_name = "FILE")]
@@ -54,6 +61,10 @@ impl TlsOptions {
         let builder = match &self.keylog {
             Some(path) => builder.key_log_file(path)?,
             None => builder.key_log_from_env()?,
+        };
+        let builder = match &self.crl {
+            Some(crl) => builder.trust_crl_pem_file(crl)?,
+            None => builder,
         };
         match (&self.cert, &self.key) {
             (Some(cert), Some(key)) => Ok(builder.certificate_chain_pem_files(cert, key)?),

@@ -21,6 +21,9 @@ pub(crate) struct CertNames {
     /// Subject and issuer are the same name (the certificate is self-issued, usually
     /// self-signed).
     pub(crate) self_issued: bool,
+    /// It is a CA certificate of the peer's chain, not the peer's own (set by whoever
+    /// knows; `of` cannot tell).
+    pub(crate) ca_in_chain: bool,
 }
 
 impl CertNames {
@@ -31,6 +34,7 @@ impl CertNames {
             subject: name_text(parsed.subject()),
             issuer: name_text(parsed.issuer()),
             self_issued: parsed.subject() == parsed.issuer(),
+            ca_in_chain: false,
         })
     }
 }

@@ -28,6 +28,7 @@ use crate::error::Error;
 use crate::framing::RecordFraming;
 use crate::refused;
 use crate::session::{ConnectionSessions, Session};
+use crate::verifier_notes::{self, PeerNotes};
 use crate::version::TlsVersion;
 
 /// How many of the first received bytes are kept while handshaking: enough to recognise a
@@ -84,6 +85,9 @@ pub(crate) struct Engine {
     /// The context's buffer limits and early-data size.
     tuning: Tuning,
     early: EarlyPlan,
+    /// What the verifier noted about the peer: its chain as verified, the stapled OCSP
+    /// response.
+    peer_notes: PeerNotes,
 }
 
 /// What reading plaintext found.
@@ -158,6 +162,7 @@ impl Engine {
             key_updates_since_peer_data: 0,
             tuning,
             early: EarlyPlan::Off,
+            peer_notes: PeerNotes::default(),
         }
     }
 
@@ -282,9 +287,17 @@ impl Engine {
     fn process_noting_data(&mut self, plaintext_before: Option<usize>) {
         if self.conn.is_handshaking() {
             refused::take();
+            verifier_notes::take();
         }
+        let handshaking = self.conn.is_handshaking();
         match self.conn.process_new_packets() {
             Ok(state) => {
+                if let Some(notes) = verifier_notes::take() {
+                    self.peer_notes = notes;
+                }
+                if handshaking && !self.conn.is_handshaking() {
+                    self.carry_verified_chain();
+                }
                 if plaintext_before.is_some_and(|before| state.plaintext_bytes_to_read() > before) {
                     self.key_updates_since_peer_data = 0;
                 }
@@ -304,7 +317,14 @@ impl Engine {
                 }
             }
             Err(err) => {
-                let refused = refused::take().and_then(|cert| CertNames::of(&cert));
+                verifier_notes::take();
+                let refused = refused::take().and_then(|noted| {
+                    let names = CertNames::of(&noted.cert)?;
+                    Some(CertNames {
+                        ca_in_chain: noted.ca_in_chain,
+                        ..names
+                    })
+                });
                 if self.error.is_none() {
                     let seen = Circumstances {
                         refused,
@@ -313,6 +333,21 @@ impl Engine {
                     self.error = Some(tls_error(err, &seen));
                 }
             }
+        }
+    }
+
+    /// A client's handshake just completed: a full one gives its verified chain to the
+    /// sessions it makes; a resumed one takes the chain verified when its session was made
+    /// (rustls does not verify it again).
+    fn carry_verified_chain(&mut self) {
+        let Some(sessions) = &self.sessions else {
+            return;
+        };
+        match self.conn.handshake_kind() {
+            Some(HandshakeKind::Resumed) => {
+                self.peer_notes.verified_chain = sessions.resumed_verified_chain();
+            }
+            _ => sessions.set_verified_chain(self.peer_notes.verified_chain.clone()),
         }
     }
 
@@ -686,6 +721,18 @@ impl Engine {
     /// The peer's certificate chain, leaf first.
     pub(crate) fn peer_certificates(&self) -> Option<Vec<CertificateDer<'static>>> {
         self.conn.peer_certificates().map(<[_]>::to_vec)
+    }
+
+    /// The peer's chain as our verifier verified it: end entity, intermediates, trust
+    /// anchor; for a client's resumed session, as verified when the session was made.
+    /// `None` before verification, when it was waived, and on a server's resumed session.
+    pub(crate) fn verified_chain(&self) -> Option<Vec<CertificateDer<'static>>> {
+        self.peer_notes.verified_chain.clone()
+    }
+
+    /// The OCSP response the server stapled to its certificate (client side), as sent.
+    pub(crate) fn ocsp_response(&self) -> Option<Vec<u8>> {
+        self.peer_notes.ocsp_response.clone()
     }
 
     /// True for a client connection.

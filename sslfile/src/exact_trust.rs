@@ -20,7 +20,9 @@
 //! for this very certificate.
 //!
 //! The verifier also notes every certificate it refuses (see [`crate::refused`]), so that the
-//! error message can name it.
+//! error message can name it, and, for one it accepts, the chain as verified and the OCSP
+//! response the server stapled (see [`crate::verifier_notes`]). An exactly trusted
+//! certificate is its own verified chain, a chain of one.
 
 use std::sync::Arc;
 
@@ -31,6 +33,8 @@ use rustls::server::ParsedCertificate;
 use rustls::{CertificateError, DigitallySignedStruct, DistinguishedName, SignatureScheme};
 
 use crate::refused;
+use crate::verified_chain::ChainFinder;
+use crate::verifier_notes;
 
 /// The certificates the user trusts by name, kept as DER to compare byte for byte.
 #[derive(Debug, Default, Clone)]
@@ -42,6 +46,11 @@ impl ExactAnchors {
         if !self.holds(&cert) {
             self.0.push(cert);
         }
+    }
+
+    /// The anchors' certificates, in the order added.
+    pub(crate) fn certificates(&self) -> &[CertificateDer<'static>] {
+        &self.0
     }
 
     /// Whether `cert` is exactly one of the anchors.
@@ -56,12 +65,60 @@ impl ExactAnchors {
 pub(crate) struct ExactTrustVerifier<V: ?Sized> {
     inner: Arc<V>,
     anchors: ExactAnchors,
+    chains: ChainFinder,
 }
 
 impl<V: ?Sized> ExactTrustVerifier<V> {
-    /// Wraps `inner`, accepting the CA-flagged certificates among `anchors`.
-    pub(crate) fn new(inner: Arc<V>, anchors: ExactAnchors) -> Self {
-        ExactTrustVerifier { inner, anchors }
+    /// Wraps `inner`, accepting the CA-flagged certificates among `anchors`; `chains`
+    /// rebuilds the path `inner` verified.
+    pub(crate) fn new(inner: Arc<V>, anchors: ExactAnchors, chains: ChainFinder) -> Self {
+        ExactTrustVerifier {
+            inner,
+            anchors,
+            chains,
+        }
+    }
+
+    /// Passes `verdict` on, noting the refused certificate if it is a refusal: the peer's
+    /// own, or the CA certificate of its chain that a CRL revoked.
+    fn noting_refusal<T>(
+        &self,
+        verdict: Result<T, rustls::Error>,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+    ) -> Result<T, rustls::Error> {
+        if let Err(err) = &verdict {
+            let revoked = matches!(
+                err,
+                rustls::Error::InvalidCertificate(CertificateError::Revoked)
+            );
+            match revoked
+                .then(|| self.chains.revoked_ca(end_entity, intermediates))
+                .flatten()
+            {
+                Some(ca) => refused::note_ca(&ca),
+                None => refused::note(end_entity),
+            }
+        }
+        verdict
+    }
+
+    /// Notes the chain of an accepted `end_entity`: itself if exactly trusted, else the
+    /// path the webpki verifier accepted.
+    fn note_chain(
+        &self,
+        exactly_trusted: bool,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) {
+        let chain = match exactly_trusted {
+            true => Some(vec![end_entity.clone().into_owned()]),
+            false => self.chains.verified_chain(end_entity, intermediates, now),
+        };
+        if let Some(chain) = chain {
+            verifier_notes::note_verified_chain(chain);
+        }
     }
 
     /// Whether `err`, webpki's verdict on `end_entity`, is only that an exactly trusted
@@ -80,6 +137,7 @@ impl<V: ServerCertVerifier + ?Sized> ServerCertVerifier for ExactTrustVerifier<V
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
+        verifier_notes::note_ocsp_response(ocsp_response);
         let verdict = match self.inner.verify_server_cert(
             end_entity,
             intermediates,
@@ -88,16 +146,20 @@ impl<V: ServerCertVerifier + ?Sized> ServerCertVerifier for ExactTrustVerifier<V
             now,
         ) {
             Err(err) if self.exactly_trusted_ca(&err, end_entity) => {
-                check_valid_now(end_entity, now).and_then(|()| {
-                    rustls::client::verify_server_name(
-                        &ParsedCertificate::try_from(end_entity)?,
-                        server_name,
-                    )
-                })
+                check_valid_now(end_entity, now)
+                    .and_then(|()| {
+                        rustls::client::verify_server_name(
+                            &ParsedCertificate::try_from(end_entity)?,
+                            server_name,
+                        )
+                    })
+                    .map(|()| true)
             }
-            other => other.map(|_| ()),
+            other => other.map(|_| false),
         };
-        noting_refusal(verdict, end_entity).map(|()| ServerCertVerified::assertion())
+        let exactly_trusted = self.noting_refusal(verdict, end_entity, intermediates)?;
+        self.note_chain(exactly_trusted, end_entity, intermediates, now);
+        Ok(ServerCertVerified::assertion())
     }
 
     fn verify_tls12_signature(
@@ -155,11 +217,13 @@ impl<V: ClientCertVerifier + ?Sized> ClientCertVerifier for ExactTrustVerifier<V
             .verify_client_cert(end_entity, intermediates, now)
         {
             Err(err) if self.exactly_trusted_ca(&err, end_entity) => {
-                check_valid_now(end_entity, now)
+                check_valid_now(end_entity, now).map(|()| true)
             }
-            other => other.map(|_| ()),
+            other => other.map(|_| false),
         };
-        noting_refusal(verdict, end_entity).map(|()| ClientCertVerified::assertion())
+        let exactly_trusted = self.noting_refusal(verdict, end_entity, intermediates)?;
+        self.note_chain(exactly_trusted, end_entity, intermediates, now);
+        Ok(ClientCertVerified::assertion())
     }
 
     fn verify_tls12_signature(
@@ -230,15 +294,4 @@ fn check_valid_now(cert: &CertificateDer<'_>, now: UnixTime) -> Result<(), rustl
         _ => return Ok(()),
     };
     Err(rustls::Error::InvalidCertificate(refusal))
-}
-
-/// Passes `verdict` on, noting the certificate if it is a refusal.
-fn noting_refusal(
-    verdict: Result<(), rustls::Error>,
-    end_entity: &CertificateDer<'_>,
-) -> Result<(), rustls::Error> {
-    if verdict.is_err() {
-        refused::note(end_entity);
-    }
-    verdict
 }

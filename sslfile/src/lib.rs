@@ -161,6 +161,10 @@
 //!   certificate, encrypted key, empty file…).
 //! * **Trust**: PEM bundles or directories, the bundled web roots (the default), the system
 //!   store; verification is always on unless a `danger_` option turns part of it off.
+//!   Certificate revocation lists in both roles ([`ContextBuilder::trust_crl_pem_file`]);
+//!   the chain as verified in [`SslFile::verified_chain`]. Servers staple an OCSP response
+//!   ([`ContextBuilder::ocsp_response_file`]); clients get it, unchecked, from
+//!   [`SslFile::ocsp_response`].
 //! * **Client certificates**: [`ClientAuth::None`], [`ClientAuth::Optional`] or
 //!   [`ClientAuth::Required`] on a server, with the client's chain in
 //!   [`SslFile::peer_certificates`]; a client presents its chain when asked.
@@ -297,7 +301,9 @@ mod session;
 mod ssl_file;
 mod stream;
 mod sys;
+mod verified_chain;
 mod verifier;
+mod verifier_notes;
 mod version;
 
 #[cfg(feature = "futures-io")]

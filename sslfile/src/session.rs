@@ -16,7 +16,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use rustls::client::{ClientSessionStore, Tls12ClientSessionValue, Tls13ClientSessionValue};
-use rustls::pki_types::ServerName;
+use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::NamedGroup;
 
 /// TLS 1.3 tickets kept per session (the server decides how many it sends; rustls and
@@ -49,6 +49,9 @@ pub struct Session {
 struct SessionData {
     server_name: ServerName<'static>,
     material: Mutex<Material>,
+    /// The server's chain as verified in the full handshake the session comes from: rustls
+    /// does not verify it again when the session resumes.
+    verified_chain: Mutex<Option<Vec<CertificateDer<'static>>>>,
 }
 
 #[derive(Default)]
@@ -63,6 +66,7 @@ impl Session {
             inner: Arc::new(SessionData {
                 server_name,
                 material: Mutex::new(Material::default()),
+                verified_chain: Mutex::new(None),
             }),
         }
     }
@@ -91,6 +95,13 @@ impl Session {
 
     fn same_as(&self, other: &Session) -> bool {
         Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
+    fn verified_chain(&self) -> MutexGuard<'_, Option<Vec<CertificateDer<'static>>>> {
+        self.inner
+            .verified_chain
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     fn material(&self) -> MutexGuard<'_, Material> {
@@ -187,6 +198,8 @@ pub(crate) struct ConnectionSessions {
     received: Session,
     /// False when the connection cannot negotiate TLS 1.3: its tickets are left for others.
     tls13: bool,
+    /// The session rustls last took resumption material from, if any.
+    resumed_from: Mutex<Option<Session>>,
 }
 
 impl ConnectionSessions {
@@ -201,7 +214,34 @@ impl ConnectionSessions {
             offered,
             received: Session::new(server_name),
             tls13,
+            resumed_from: Mutex::new(None),
         }
+    }
+
+    /// The full handshake verified `chain`: the sessions it makes carry it.
+    pub(crate) fn set_verified_chain(&self, chain: Option<Vec<CertificateDer<'static>>>) {
+        *self.received.verified_chain() = chain;
+    }
+
+    /// The connection resumed: the chain verified when its session was made (carried on to
+    /// the sessions this connection makes).
+    pub(crate) fn resumed_verified_chain(&self) -> Option<Vec<CertificateDer<'static>>> {
+        let from = self
+            .resumed_from
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()?;
+        let chain = from.verified_chain().clone();
+        self.set_verified_chain(chain.clone());
+        chain
+    }
+
+    /// Where resumption material was taken from: `source`, if it gave some.
+    fn taking<T>(&self, source: Session, material: Option<T>) -> Option<T> {
+        if material.is_some() {
+            *self.resumed_from.lock().unwrap_or_else(|e| e.into_inner()) = Some(source);
+        }
+        material
     }
 
     /// The session this connection made (or refreshed), once the server issued one.
@@ -250,7 +290,9 @@ impl ClientSessionStore for ConnectionSessions {
     }
 
     fn tls12_session(&self, server_name: &ServerName<'_>) -> Option<Tls12ClientSessionValue> {
-        self.source(server_name)?.material().tls12.clone()
+        let source = self.source(server_name)?;
+        let material = source.material().tls12.clone();
+        self.taking(source, material)
     }
 
     fn remove_tls12_session(&self, server_name: &ServerName<'static>) {
@@ -284,7 +326,9 @@ impl ClientSessionStore for ConnectionSessions {
             return None;
         }
         // Newest first: the oldest tickets are the likeliest to have expired.
-        self.source(server_name)?.material().tls13.pop_back()
+        let source = self.source(server_name)?;
+        let ticket = source.material().tls13.pop_back();
+        self.taking(source, ticket)
     }
 }
 

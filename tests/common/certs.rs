@@ -97,6 +97,8 @@ impl Clone for Identity {
 
 /// The test certificate authority.
 pub struct TestPki {
+    /// The CA's subject as our error messages print it: `CN=sslfile test CA <n>`.
+    pub ca_name: String,
     /// The CA certificate (PEM).
     pub ca_pem: String,
     /// The CA certificate (DER).
@@ -119,9 +121,10 @@ impl TestPki {
         params.distinguished_name = rcgen::DistinguishedName::new();
         static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1);
         let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let ca_name = format!("{CA_NAME} {n}");
         params
             .distinguished_name
-            .push(DnType::CommonName, format!("{CA_NAME} {n}"));
+            .push(DnType::CommonName, ca_name.clone());
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         params.key_usages = vec![
             KeyUsagePurpose::KeyCertSign,
@@ -132,6 +135,7 @@ impl TestPki {
         params.not_after = date_time_ymd(2100, 1, 1);
         let ca_cert = params.self_signed(&ca_key).expect("self-sign CA");
         TestPki {
+            ca_name: format!("CN={ca_name}"),
             ca_pem: ca_cert.pem(),
             ca_der: ca_cert.der().clone(),
             ca_cert,
@@ -153,6 +157,49 @@ impl TestPki {
             .add(self.ca_der.clone())
             .expect("add CA to root store");
         roots
+    }
+
+    /// The CA's private key (PKCS#8 PEM), for tools that sign as the CA (`openssl ca`,
+    /// `openssl ocsp`).
+    pub fn ca_key_pem(&self) -> String {
+        self.ca_key.serialize_pem()
+    }
+
+    /// A valid leaf for `names` with the serial number `serial`, to revoke it by number.
+    pub fn leaf_with_serial(&self, names: &[&str], serial: u64) -> Identity {
+        let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("leaf key");
+        let mut params = leaf_params(names, false, false);
+        params.serial_number = Some(rcgen::SerialNumber::from(serial));
+        let cert = params
+            .signed_by(&key, &self.ca_cert, &self.ca_key)
+            .expect("sign leaf");
+        identity(cert.pem(), cert.der().clone(), Some(self), &key)
+    }
+
+    /// A CRL (PEM) signed by the CA that revokes the certificates numbered `revoked`,
+    /// issued on 2024-01-01 and due for renewal on `next_update` (year, month, day).
+    pub fn crl(&self, revoked: &[u64], next_update: (i32, u8, u8)) -> String {
+        let (year, month, day) = next_update;
+        let params = rcgen::CertificateRevocationListParams {
+            this_update: date_time_ymd(2024, 1, 1),
+            next_update: date_time_ymd(year, month, day),
+            crl_number: rcgen::SerialNumber::from(1u64),
+            issuing_distribution_point: None,
+            revoked_certs: revoked
+                .iter()
+                .map(|&serial| rcgen::RevokedCertParams {
+                    serial_number: rcgen::SerialNumber::from(serial),
+                    revocation_time: date_time_ymd(2024, 1, 1),
+                    reason_code: Some(rcgen::RevocationReason::KeyCompromise),
+                    invalidity_date: None,
+                })
+                .collect(),
+            key_identifier_method: rcgen::KeyIdMethod::Sha256,
+        };
+        let crl = params
+            .signed_by(&self.ca_cert, &self.ca_key)
+            .expect("sign CRL");
+        crl.pem().expect("CRL PEM")
     }
 
     /// A valid leaf for `names`, signed by the CA, ECDSA P-256 key.

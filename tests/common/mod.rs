@@ -1,7 +1,8 @@
 //! Shared utilities for the integration tests of `sslfile`.
 //!
 //! * [`certs`]: an in-memory test PKI (CA + leaf certificates) built with rcgen.
-//! * [`openssl`]: child-process wrappers around `openssl s_server` / `s_client`.
+//! * [`openssl`]: child-process wrappers around `openssl s_server` / `s_client`;
+//!   [`openssl_ca`]: the test CA's CRL and OCSP responses made by `openssl ca` / `ocsp`.
 //! * [`faulty`]: a fault-injecting in-memory transport; [`outcome`]: the checks fault tests
 //!   make on a transfer.
 //! * [`process`]: peer programs as child processes, and `/proc` readers for their sockets.
@@ -15,6 +16,7 @@
 pub mod certs;
 pub mod faulty;
 pub mod openssl;
+pub mod openssl_ca;
 pub mod outcome;
 pub mod pair;
 pub mod process;

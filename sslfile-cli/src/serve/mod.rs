@@ -38,7 +38,7 @@ use service::Protocol;
     after_help = "Without --cert, a certificate for localhost, 127.0.0.1 and ::1 is made \
 at start and written to a temporary file, whose path is printed with a curl command line that \
 trusts it. Ctrl-C (or SIGTERM) closes every connection with close_notify and exits with status 0. \
-SIGHUP reads --cert, --key and --client-ca again for the connections accepted from then on (open \
+SIGHUP reads --cert, --key, --client-ca, --crl and --ocsp again for the connections accepted from then on (open \
 ones keep theirs); files that do not load are refused with a message, and the old certificate \
 stays in service."
 )]
@@ -67,6 +67,11 @@ pub struct ServeArgs {
     /// Require a client certificate issued by a CA in this PEM file.
     #[arg(long, value_name = "PEM")]
     client_ca: Option<PathBuf>,
+
+    /// Staple this DER OCSP response (from the CA, e.g. openssl ocsp -respout) to --cert;
+    /// read again with it on SIGHUP.
+    #[arg(long, value_name = "DER", requires = "cert")]
+    ocsp: Option<PathBuf>,
 
     /// Seconds after which an idle connection, or a handshake not done, is closed.
     #[arg(long, value_name = "SECS", default_value_t = 60.0)]
@@ -126,6 +131,7 @@ pub fn run(args: ServeArgs) -> Result<(), Failure> {
     let ctx = build_context(
         &args.tls,
         args.client_ca.as_deref(),
+        args.ocsp.as_deref(),
         protocol,
         self_signed.as_ref(),
     )?;
@@ -155,8 +161,9 @@ pub fn run(args: ServeArgs) -> Result<(), Failure> {
         Some(_) => None,
         None => {
             let (tls, client_ca) = (args.tls.clone(), args.client_ca.clone());
+            let ocsp = args.ocsp.clone();
             Some(Box::new(move || {
-                build_context(&tls, client_ca.as_deref(), protocol, None)
+                build_context(&tls, client_ca.as_deref(), ocsp.as_deref(), protocol, None)
             }))
         }
     };
@@ -189,10 +196,11 @@ pub fn run(args: ServeArgs) -> Result<(), Failure> {
 }
 
 /// The server's context from the command line: the certificate made at start or the
-/// files given (read again on each SIGHUP), ALPN, versions, client CAs.
+/// files given (read again on each SIGHUP), ALPN, versions, client CAs, OCSP staple.
 fn build_context(
     tls: &TlsOptions,
     client_ca: Option<&Path>,
+    ocsp: Option<&Path>,
     protocol: Protocol,
     self_signed: Option<&SelfSigned>,
 ) -> Result<Context, Failure> {
@@ -202,6 +210,9 @@ fn build_context(
             builder.certificate_chain_pem(cert.cert_pem.as_bytes(), cert.key_pem.as_bytes())?;
     }
     let mut builder = tls.apply(builder, protocol.default_alpn())?;
+    if let Some(response) = ocsp {
+        builder = builder.ocsp_response_file(response)?;
+    }
     if let Some(ca) = client_ca {
         builder = builder
             .client_auth(ClientAuth::Required)

@@ -460,3 +460,50 @@ fn a_piped_request_gets_its_answer_over_tls_1_3_without_ign_eof() {
         }
     }
 }
+
+/// `--crl`: a server certificate its CA revoked is refused with exit 1 and a sentence that
+/// names it; the CRL that does not list it lets the connection through.
+#[test]
+fn connect_refuses_a_revoked_certificate_given_the_crl() {
+    let pki = TestPki::new();
+    let dir = tempdir();
+    let files = pki
+        .leaf_with_serial(&["localhost"], 0x99)
+        .write_to(dir.path(), "server");
+    let ca = pki.write_ca(dir.path());
+    let revoking = dir.path().join("revoking.crl.pem");
+    std::fs::write(&revoking, pki.crl(&[0x99], (2100, 1, 1))).unwrap();
+    let listing_others = dir.path().join("others.crl.pem");
+    std::fs::write(&listing_others, pki.crl(&[0x98], (2100, 1, 1))).unwrap();
+    for (crl, revoked) in [(&revoking, true), (&listing_others, false)] {
+        let server = SServer::spawn(SServerOpts::new(&files));
+        let target = format!("localhost:{}", server.port());
+        let mut client = connect(&[
+            &target,
+            "--cafile",
+            ca.to_str().unwrap(),
+            "--crl",
+            crl.to_str().unwrap(),
+        ]);
+        if revoked {
+            let status = exit_of(&mut client);
+            let stderr = client.stderr_text();
+            assert_eq!(status.code(), Some(1), "{stderr}");
+            assert!(
+                stderr.contains(&format!(
+                    "the server's certificate for localhost has been revoked: its CA, {}, lists \
+                     it in its certificate revocation list (CRL)",
+                    pki.ca_name
+                )),
+                "{stderr}"
+            );
+        } else {
+            assert!(
+                client.stderr().wait_for(b"certificate verified", TIMEOUT),
+                "{}",
+                client.describe()
+            );
+            client.kill();
+        }
+    }
+}

@@ -611,3 +611,82 @@ fn sighup_reloads_the_certificate_for_new_connections_and_keeps_it_if_the_files_
         }
     }
 }
+
+/// `--ocsp`: the response made by `openssl ocsp` is stapled to `--cert`; curl
+/// `--cert-status` (which checks the response's signature and status) accepts it, and our
+/// client receives the same bytes. Without `--ocsp`, curl --cert-status refuses: nothing
+/// is stapled.
+#[test]
+fn ocsp_staples_the_response_curl_cert_status_checks() {
+    use common::openssl_ca::{OpensslCa, Status};
+    let pki = common::certs::TestPki::new();
+    let dir = common::tempdir();
+    let ca = OpensslCa::new(&pki, dir.path());
+    let leaf = pki.leaf_with_serial(&["localhost"], 0x77);
+    ca.record(0x77, "localhost", Status::Valid);
+    let files = leaf.write_to(dir.path(), "leaf");
+    let leaf_only = dir.path().join("leaf-only.pem");
+    std::fs::write(&leaf_only, &leaf.cert_pem).unwrap();
+    let response = ca.ocsp_response(&leaf_only, "leaf");
+    for stapled in [true, false] {
+        let mut cmd = Command::new(crate::support::BIN);
+        cmd.args(["serve", "--listen", "127.0.0.1:0", "--cert"])
+            .arg(&files.cert)
+            .arg("--key")
+            .arg(&files.key);
+        if stapled {
+            cmd.arg("--ocsp").arg(&response);
+        }
+        let proc = common::openssl::ChildProc::spawn(cmd);
+        assert!(
+            proc.wait_stdout(b"Ctrl-C closes", TIMEOUT),
+            "{}",
+            proc.describe()
+        );
+        let banner = proc.stdout_text();
+        let url = banner
+            .split_whitespace()
+            .find(|w| w.starts_with("https://localhost:"))
+            .unwrap_or_else(|| panic!("{banner}"))
+            .to_string();
+        let out = Command::new("curl")
+            .args([
+                "--silent",
+                "--show-error",
+                "--max-time",
+                "20",
+                "--cert-status",
+            ])
+            .arg("--cacert")
+            .arg(&ca.ca)
+            .arg(&url)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.success(), stapled, "{}", text(&out.stderr));
+        if !stapled {
+            assert!(
+                text(&out.stderr).contains("No OCSP response"),
+                "{}",
+                text(&out.stderr)
+            );
+        }
+
+        let port: u16 = url
+            .trim_start_matches("https://localhost:")
+            .trim_end_matches('/')
+            .parse()
+            .unwrap();
+        let client_ctx = sslfile::Context::builder()
+            .trust_pem_file(&ca.ca)
+            .unwrap()
+            .build()
+            .unwrap();
+        let socket = sslfile::File::connect(("127.0.0.1", port)).unwrap();
+        let tls = SslFile::new(socket, &client_ctx);
+        tls.set_blocking();
+        tls.set_timeout(Some(TIMEOUT));
+        tls.connect("localhost").unwrap();
+        let expected = stapled.then(|| std::fs::read(&response).unwrap());
+        assert_eq!(tls.ocsp_response(), expected);
+    }
+}

@@ -17,12 +17,14 @@ use rustls::{CipherSuite, NamedGroup, RootCertStore, SupportedCipherSuite};
 
 use super::chosen_certificate::CertificateChooser;
 use super::peer_check::{checked_client, checked_server, PeerCheck};
+use super::revocation::Revocation;
 use super::tuning::Tuning;
 use super::{load, ClientAuth, Context, Inner};
 use crate::error::Error;
 use crate::exact_trust::{ExactAnchors, ExactTrustVerifier};
 use crate::resolver::{CertResolver, ClientCertResolver};
 use crate::session::ClientSessionCache;
+use crate::verified_chain::{ChainFinder, PeerRole};
 use crate::verifier::{Leniency, LenientVerifier};
 use crate::version::{TlsVersion, VersionRange};
 
@@ -57,10 +59,12 @@ const DEFAULT_SESSION_CACHE: usize = 256;
 ///   [`session_tickets(false)`](Self::session_tickets) on a server.
 #[derive(Debug)]
 pub struct ContextBuilder {
-    chains: Vec<(Arc<CertifiedKey>, String)>,
+    pub(super) chains: Vec<(Arc<CertifiedKey>, String)>,
     allow_expired: bool,
     roots: RootCertStore,
     exact_roots: ExactAnchors,
+    /// The system store's certificates, to give a verified chain its anchor.
+    system_roots: Vec<CertificateDer<'static>>,
     web_roots: bool,
     leniency: Option<Leniency>,
     client_auth: ClientAuth,
@@ -79,6 +83,7 @@ pub struct ContextBuilder {
     pub(super) tuning: Tuning,
     pub(super) choose_certificate: Option<CertificateChooser>,
     pub(super) peer_check: Option<PeerCheck>,
+    pub(super) revocation: Revocation,
 }
 
 impl Default for ContextBuilder {
@@ -88,6 +93,7 @@ impl Default for ContextBuilder {
             allow_expired: false,
             roots: RootCertStore::empty(),
             exact_roots: ExactAnchors::default(),
+            system_roots: Vec::new(),
             web_roots: false,
             leniency: None,
             client_auth: ClientAuth::None,
@@ -106,6 +112,7 @@ impl Default for ContextBuilder {
             tuning: Tuning::default(),
             choose_certificate: None,
             peer_check: None,
+            revocation: Revocation::default(),
         }
     }
 }
@@ -273,6 +280,7 @@ impl ContextBuilder {
     /// not installed); the message includes what went wrong reading it.
     pub fn trust_system_roots(mut self) -> Result<Self, Error> {
         let found = rustls_native_certs::load_native_certs();
+        self.system_roots.extend(found.certs.iter().cloned());
         let (added, _ignored) = self.roots.add_parsable_certificates(found.certs);
         if added == 0 {
             let problems: Vec<String> = found.errors.iter().map(|e| e.to_string()).collect();
@@ -599,7 +607,25 @@ impl ContextBuilder {
             roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
         }
         let roots = Arc::new(roots);
-        let verifier = server_verifier(&roots, self.exact_roots.clone(), &provider, self.leniency)?;
+        let revocation = Arc::new(self.revocation);
+        let chains = ChainFinder::new(
+            roots.clone(),
+            self.exact_roots
+                .certificates()
+                .iter()
+                .chain(&self.system_roots),
+            &provider,
+            revocation.clone(),
+            PeerRole::Server,
+        );
+        let verifier = server_verifier(
+            &roots,
+            self.exact_roots.clone(),
+            chains,
+            &provider,
+            self.leniency,
+            &revocation,
+        )?;
         let verifier = checked_server(verifier, self.peer_check.as_ref());
         let client_verifier = match self.client_auth {
             ClientAuth::None => None,
@@ -616,7 +642,15 @@ impl ContextBuilder {
                          trust_web_roots"
                     )));
                 };
-                let verifier = client_verifier(client_roots, exact, &provider, policy)?;
+                let chains = ChainFinder::new(
+                    client_roots.clone(),
+                    exact.certificates().iter().chain(&self.system_roots),
+                    &provider,
+                    revocation.clone(),
+                    PeerRole::Client,
+                );
+                let verifier =
+                    client_verifier(client_roots, exact, chains, &provider, policy, &revocation)?;
                 Some(checked_client(verifier, self.peer_check.as_ref()))
             }
         };
@@ -735,13 +769,18 @@ fn add_root(
 fn server_verifier(
     roots: &Arc<RootCertStore>,
     exact: ExactAnchors,
+    chains: ChainFinder,
     provider: &Arc<CryptoProvider>,
     leniency: Option<Leniency>,
+    revocation: &Revocation,
 ) -> Result<Arc<dyn ServerCertVerifier>, Error> {
-    let webpki = WebPkiServerVerifier::builder_with_provider(roots.clone(), provider.clone())
+    let builder = WebPkiServerVerifier::builder_with_provider(roots.clone(), provider.clone());
+    let webpki = revocation
+        .server_builder(builder)
         .build()
         .map_err(|e| Error::Config(format!("certificate verifier: {e}")))?;
-    let trusting: Arc<dyn ServerCertVerifier> = Arc::new(ExactTrustVerifier::new(webpki, exact));
+    let trusting: Arc<dyn ServerCertVerifier> =
+        Arc::new(ExactTrustVerifier::new(webpki, exact, chains));
     Ok(match leniency {
         None => trusting,
         Some(leniency) => Arc::new(LenientVerifier {
@@ -756,10 +795,15 @@ fn server_verifier(
 fn client_verifier(
     roots: Arc<RootCertStore>,
     exact: ExactAnchors,
+    chains: ChainFinder,
     provider: &Arc<CryptoProvider>,
     policy: ClientAuth,
+    revocation: &Revocation,
 ) -> Result<Arc<dyn ClientCertVerifier>, Error> {
-    let builder = WebPkiClientVerifier::builder_with_provider(roots, provider.clone());
+    let builder = revocation.client_builder(WebPkiClientVerifier::builder_with_provider(
+        roots,
+        provider.clone(),
+    ));
     let builder = match policy {
         ClientAuth::Optional => builder.allow_unauthenticated(),
         _ => builder,
@@ -767,7 +811,7 @@ fn client_verifier(
     let webpki = builder
         .build()
         .map_err(|e| Error::Config(format!("client certificate verifier: {e}")))?;
-    Ok(Arc::new(ExactTrustVerifier::new(webpki, exact)))
+    Ok(Arc::new(ExactTrustVerifier::new(webpki, exact, chains)))
 }
 
 fn names(items: impl Iterator<Item = String>) -> String {

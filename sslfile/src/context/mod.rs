@@ -15,7 +15,9 @@
 mod builder;
 mod chosen_certificate;
 mod load;
+mod ocsp;
 mod peer_check;
+mod revocation;
 
 use std::fmt;
 use std::sync::{Arc, OnceLock};
@@ -38,6 +40,7 @@ pub(crate) use chosen_certificate::CertificateChooser;
 pub use chosen_certificate::{CertifiedChain, ClientHelloInfo};
 pub(crate) use load::utc_date;
 pub use peer_check::PeerInfo;
+pub(crate) use revocation::Revocation;
 
 use crate::error::Error;
 use crate::resolver::CertResolver;

@@ -20,6 +20,7 @@ pub struct PeerInfo<'a> {
     end_entity: &'a CertificateDer<'a>,
     intermediates: &'a [CertificateDer<'a>],
     server_name: Option<String>,
+    ocsp_response: &'a [u8],
 }
 
 impl PeerInfo<'_> {
@@ -37,6 +38,25 @@ impl PeerInfo<'_> {
     /// `None` on a server checking a client certificate.
     pub fn server_name(&self) -> Option<&str> {
         self.server_name.as_deref()
+    }
+
+    /// Client side: the OCSP response the server stapled to its certificate (DER, RFC 6960
+    /// `OCSPResponse`), unchecked: rustls passes it on without looking at it, so checking
+    /// its signature, freshness and status is up to this check. `None` if the server
+    /// stapled none, and on a server checking a client certificate.
+    ///
+    /// ```
+    /// let ctx = sslfile::Context::builder()
+    ///     .verify_peer(|peer| match peer.ocsp_response() {
+    ///         Some(_response) => Ok(()), // check it here
+    ///         None => Err("the server stapled no OCSP response".into()),
+    ///     })
+    ///     .build()?;
+    /// # drop(ctx);
+    /// # Ok::<(), sslfile::Error>(())
+    /// ```
+    pub fn ocsp_response(&self) -> Option<&[u8]> {
+        (!self.ocsp_response.is_empty()).then_some(self.ocsp_response)
     }
 
     /// The SHA-256 hash of the end-entity certificate's public key (its DER
@@ -151,6 +171,7 @@ impl ServerCertVerifier for CheckedServerVerifier {
             end_entity,
             intermediates,
             server_name: Some(server_name.to_str().into_owned()),
+            ocsp_response,
         };
         run_check(&*self.check, &info).map(|()| verified)
     }
@@ -226,6 +247,7 @@ impl ClientCertVerifier for CheckedClientVerifier {
             end_entity,
             intermediates,
             server_name: None,
+            ocsp_response: &[],
         };
         run_check(&*self.check, &info).map(|()| verified)
     }

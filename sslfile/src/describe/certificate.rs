@@ -24,6 +24,17 @@ pub(super) struct Refused<'a> {
 impl Refused<'_> {
     /// "the server's certificate for localhost", "the client's certificate (CN=alice)".
     fn whose(&self) -> String {
+        if let Some(names) = self.names.filter(|names| names.ca_in_chain) {
+            let peers = match (self.of_server, self.server_name) {
+                (true, Some(name)) => format!("the server's certificate for {name}"),
+                (true, None) => "the server's certificate".into(),
+                (false, _) => "the client's certificate".into(),
+            };
+            return format!(
+                "the CA certificate {} in the chain of {peers}",
+                names.subject
+            );
+        }
         match (self.of_server, self.server_name, self.names) {
             (true, Some(name), _) => format!("the server's certificate for {name}"),
             (true, None, _) => "the server's certificate".into(),
@@ -105,11 +116,23 @@ pub(super) fn describe(err: &CertificateError, refused: &Refused<'_>) -> String 
             format!("{whose} does not name the host we connected to")
         }
         CertificateError::Revoked => {
-            format!("{whose} has been revoked by its issuer: {peer} needs a new certificate")
+            let ca = match refused.names {
+                Some(names) if !names.issuer.is_empty() => format!("its CA, {},", names.issuer),
+                _ => "its CA".to_string(),
+            };
+            format!(
+                "{whose} has been revoked: {ca} lists it in its certificate revocation list \
+                 (CRL); {peer} needs a new certificate"
+            )
         }
         CertificateError::UnknownRevocationStatus => format!(
-            "the revocation status of {whose} is unknown: no revocation list from its issuer \
-             was given"
+            "the revocation status of {whose} is unknown: none of the certificate revocation \
+             lists given (ContextBuilder::trust_crl_pem) is from its CA{}; add that CA's CRL, \
+             or accept unknown statuses (ContextBuilder::allow_unknown_revocation_status)",
+            match refused.names {
+                Some(names) if !names.issuer.is_empty() => format!(" ({})", names.issuer),
+                _ => String::new(),
+            }
         ),
         CertificateError::ExpiredRevocationListContext { next_update, .. } => format!(
             "the revocation list that covers {whose} is out of date (its next update was due \
@@ -351,6 +374,7 @@ mod tests {
             subject: "CN=alice".into(),
             issuer: "CN=Example CA".into(),
             self_issued: false,
+            ca_in_chain: false,
         };
         for of_server in [true, false] {
             let refused = Refused {

@@ -77,6 +77,15 @@ fn describe(err: &rustls::Error, seen: &Circumstances<'_>) -> String {
             };
             certificate::describe(cert, &refused)
         }
+        rustls::Error::InvalidCertRevocationList(why) => format!(
+            "a certificate revocation list (CRL) given to this context cannot be used for \
+             {}: {}",
+            match seen.client_certificate {
+                true => "the client's certificate",
+                false => "the server's certificate",
+            },
+            crl_problem(why)
+        ),
         rustls::Error::NoCertificatesPresented if seen.client_certificate => {
             "the client presented no certificate, but this server requires one \
              (ClientAuth::Required)"
@@ -123,6 +132,26 @@ fn describe(err: &rustls::Error, seen: &Circumstances<'_>) -> String {
                 .to_string()
         }
         other => format!("TLS error: {other}"),
+    }
+}
+
+/// What is wrong with a CRL that webpki refused while checking a certificate.
+fn crl_problem(why: &rustls::CertRevocationListError) -> &'static str {
+    use rustls::CertRevocationListError as E;
+    match why {
+        E::BadSignature => {
+            "its signature does not verify with the key of the CA it names as its issuer"
+        }
+        E::IssuerInvalidForCrl => {
+            "the CA it names as its issuer may not sign CRLs (its key usage lacks cRLSign)"
+        }
+        #[allow(deprecated)]
+        E::UnsupportedSignatureAlgorithm
+        | E::UnsupportedSignatureAlgorithmContext { .. }
+        | E::UnsupportedSignatureAlgorithmForPublicKeyContext { .. } => {
+            "it is signed with a signature algorithm we do not accept"
+        }
+        _ => "it is malformed or uses a feature that is not supported",
     }
 }
 

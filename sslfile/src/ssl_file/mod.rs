@@ -435,6 +435,89 @@ impl<S: Stream + 'static> SslFile<S> {
         self.shared.lock().engine.as_ref()?.peer_certificates()
     }
 
+    /// The peer's chain as it was verified: its certificate, the intermediates that lead
+    /// to a trust anchor, and the anchor itself, as opposed to
+    /// [`peer_certificates`](Self::peer_certificates), what the peer sent (which may lack
+    /// the anchor, hold certificates the path did not use, or come in another order). A
+    /// certificate trusted exactly (see
+    /// [`ContextBuilder::trust_pem`](crate::ContextBuilder::trust_pem)) is a chain of one.
+    ///
+    /// The anchor is included when the context has it as a certificate (anchors added with
+    /// `trust_pem` and friends, `client_ca_pem` and friends, or `trust_system_roots`); the
+    /// bundled web roots are kept as a name and key only, so a chain to one of them ends
+    /// at the last intermediate.
+    ///
+    /// On a client's resumed session, rustls does not verify the chain again: this is the
+    /// chain verified in the full handshake the session comes from. `None` before the
+    /// peer's certificate was verified, when a `danger_` option waived its verification,
+    /// on a server that got no client certificate, and on a server's resumed session.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+    /// use sslfile::{Context, File, SslFile};
+    ///
+    /// let ca_key = KeyPair::generate()?;
+    /// let mut ca = CertificateParams::new(Vec::<String>::new())?;
+    /// ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    /// ca.distinguished_name.push(rcgen::DnType::CommonName, "Example CA");
+    /// let ca = ca.self_signed(&ca_key)?;
+    /// let key = KeyPair::generate()?;
+    /// let leaf = CertificateParams::new(vec!["a.test".into()])?.signed_by(&key, &ca, &ca_key)?;
+    ///
+    /// let server_ctx = Context::builder()
+    ///     .certificate_chain_pem(leaf.pem().as_bytes(), key.serialize_pem().as_bytes())?
+    ///     .build()?;
+    /// let client_ctx = Context::builder().trust_pem(ca.pem().as_bytes())?.build()?;
+    /// let (a, b) = File::pipe()?;
+    /// let server = std::thread::spawn(move || SslFile::server(b, &server_ctx).map(|_| ()));
+    /// let client = SslFile::client(a, &client_ctx, "a.test")?;
+    /// server.join().unwrap()?;
+    /// // The server sent its certificate alone; the verified chain ends at the CA.
+    /// assert_eq!(client.peer_certificates().unwrap(), vec![leaf.der().clone()]);
+    /// assert_eq!(client.verified_chain().unwrap(), vec![leaf.der().clone(), ca.der().clone()]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn verified_chain(&self) -> Option<Vec<CertificateDer<'static>>> {
+        self.shared.lock().engine.as_ref()?.verified_chain()
+    }
+
+    /// Client side: the OCSP response the server stapled to its certificate (DER, RFC 6960
+    /// `OCSPResponse`), as it was sent; `None` if it stapled none, on a server, and on a
+    /// resumed session (no certificate is sent then, so no response either). A server staples one given with
+    /// [`ContextBuilder::ocsp_response_der`](crate::ContextBuilder::ocsp_response_der).
+    ///
+    /// rustls does not check the response: its signature, its freshness and the status it
+    /// gives are for the application to check (with an OCSP library, or in
+    /// [`ContextBuilder::verify_peer`](crate::ContextBuilder::verify_peer), which sees it
+    /// as [`PeerInfo::ocsp_response`](crate::PeerInfo::ocsp_response)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sslfile::{Context, File, SslFile};
+    ///
+    /// let made = rcgen::generate_simple_self_signed(vec!["a.test".into()]).unwrap();
+    /// // A real response comes from the CA (openssl ocsp -respout); this is the smallest
+    /// // OCSPResponse, "successful" without a body.
+    /// let response = vec![0x30, 0x03, 0x0a, 0x01, 0x00];
+    /// let server_ctx = Context::builder()
+    ///     .certificate_chain_pem(made.cert.pem().as_bytes(), made.key_pair.serialize_pem().as_bytes())?
+    ///     .ocsp_response_der(response.clone())?
+    ///     .build()?;
+    /// let client_ctx = Context::builder().trust_pem(made.cert.pem().as_bytes())?.build()?;
+    /// let (a, b) = File::pipe()?;
+    /// let server = std::thread::spawn(move || SslFile::server(b, &server_ctx).map(|_| ()));
+    /// let client = SslFile::client(a, &client_ctx, "a.test")?;
+    /// server.join().unwrap()?;
+    /// assert_eq!(client.ocsp_response(), Some(response));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn ocsp_response(&self) -> Option<Vec<u8>> {
+        self.shared.lock().engine.as_ref()?.ocsp_response()
+    }
+
     /// Exports `len` bytes of keying material from the session (RFC 5705; TLS 1.3: RFC 8446
     /// §7.5), bound to `label` and, if given, `context`: the same on both ends of this
     /// connection and nowhere else, for channel binding and for protocols that derive their
