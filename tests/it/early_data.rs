@@ -88,8 +88,7 @@ fn exchange(
     tls.set_timeout(Some(TIMEOUT));
     tls.set_early_data(early).unwrap();
     if nonblocking_client {
-        tls.connect("localhost").unwrap();
-        assert!(tls.is_handshaking());
+        tls.connect("localhost").unwrap(); // nonblocking: the handshake may still run
         let mut sent = 0;
         while sent < later.len() {
             match (&tls).write(&later[sent..]) {
