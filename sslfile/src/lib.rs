@@ -303,6 +303,7 @@ mod stream;
 mod sys;
 mod verified_chain;
 mod verifier;
+mod verifier_delegation;
 mod verifier_notes;
 mod version;
 
