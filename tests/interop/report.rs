@@ -227,14 +227,19 @@ fn grids(all: &[&Outcome]) -> String {
     let _ = writeln!(
         out,
         "\nTransfer cells (16 MiB each way + clean close), by TLS version and our mode \
-         (B blocking, N nonblocking, C callback):\n"
+         (B blocking, N nonblocking, C callback, A async on tokio), and the key-exchange \
+         group each version negotiated:\n"
     );
     let header: Vec<String> = transfer
         .iter()
         .map(|(v, m)| format!("{} {}", v.dotted(), mode_letter(*m)))
         .collect();
-    let _ = writeln!(out, "| peer program | our role | {} |", header.join(" | "));
-    let _ = writeln!(out, "|---|---|{}", "---|".repeat(transfer.len()));
+    let _ = writeln!(
+        out,
+        "| peer program | our role | {} | key exchange (TLS 1.3 / 1.2) |",
+        header.join(" | ")
+    );
+    let _ = writeln!(out, "|---|---|{}---|", "---|".repeat(transfer.len()));
     for peer in PEERS {
         for role in ROLES {
             let row: Vec<&str> = transfer
@@ -253,11 +258,34 @@ fn grids(all: &[&Outcome]) -> String {
                 })
                 .collect();
             if row.iter().any(|e| !e.is_empty()) {
+                let groups = |version: Version| {
+                    let mut seen: Vec<&str> = all
+                        .iter()
+                        .filter(|o| {
+                            let c = o.cell;
+                            c.peer == peer
+                                && c.role == role
+                                && c.feature == Feature::Transfer
+                                && c.version == version
+                        })
+                        .filter_map(|o| o.detail.split("ours: key exchange ").nth(1))
+                        .map(|rest| rest.split(';').next().unwrap_or(rest).trim())
+                        .collect();
+                    seen.sort_unstable();
+                    seen.dedup();
+                    if seen.is_empty() {
+                        "—".to_owned()
+                    } else {
+                        seen.join(", ")
+                    }
+                };
                 let _ = writeln!(
                     out,
-                    "| {} | {role:?} | {} |",
+                    "| {} | {role:?} | {} | {} / {} |",
                     peer.tool(role),
-                    row.join(" | ")
+                    row.join(" | "),
+                    groups(Version::Tls13),
+                    groups(Version::Tls12)
                 );
             }
         }

@@ -214,6 +214,9 @@ fn connection(ours: &mut Ours, plan: &Plan, conn: usize) -> Result<Step, String>
             cell.version
         ));
     }
+    if let Some(group) = file.key_exchange_group() {
+        notes.push(format!("ours: key exchange {group:?}"));
+    }
     let alpn = file.alpn_protocol();
     if alpn.as_deref() != plan.agreed_alpn.map(str::as_bytes) {
         return Err(format!(
