@@ -132,7 +132,18 @@ fn split_halves_work_in_full_duplex_on_smol() {
             write.close().await.unwrap();
         });
         let mut back = Vec::with_capacity(LEN);
-        read.read_to_end(&mut back).await.unwrap();
+        let reading = async { Some(read.read_to_end(&mut back).await) };
+        let stalled = async {
+            smol::Timer::after(3 * common::TIMEOUT).await;
+            None
+        };
+        let ended = smol::future::or(reading, stalled).await;
+        assert!(
+            ended.is_some(),
+            "stalled after {} of {LEN} bytes",
+            back.len()
+        );
+        ended.unwrap().unwrap();
         writer.await;
         echo.await;
         assert!(back == data, "{} of {LEN} bytes", back.len());

@@ -224,13 +224,148 @@ fn split_halves_work_in_full_duplex() {
             write
         });
         let mut got = Vec::with_capacity(LEN);
-        read.read_to_end(&mut got).await.unwrap();
+        let ended = tokio::time::timeout(3 * TIMEOUT, read.read_to_end(&mut got)).await;
+        assert!(ended.is_ok(), "stalled after {} of {LEN} bytes", got.len());
+        ended.unwrap().unwrap();
         let write = writer.await.unwrap();
         drop(read.unsplit(write));
         got
     });
     server.join().unwrap();
     assert!(got == *data, "{} of {} bytes echoed", got.len(), LEN);
+}
+
+/// A waker that counts its wake-ups.
+struct Count(std::sync::atomic::AtomicUsize);
+
+impl std::task::Wake for Count {
+    fn wake(self: Arc<Self>) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+fn counting_waker() -> (Arc<Count>, std::task::Waker) {
+    let count = Arc::new(Count(Default::default()));
+    (count.clone(), std::task::Waker::from(count))
+}
+
+/// The write half waits for the socket to take more; the read half, finding that output
+/// pending, waits for writability too. The runtime keeps one waker per direction, and the
+/// write half's task used to be replaced by the read half's and sleep forever (a CI run
+/// hung in `split_halves_work_in_full_duplex`): once the socket drains, both are woken.
+#[test]
+fn both_halves_waiting_to_write_are_both_woken() {
+    use std::pin::Pin;
+    use std::sync::atomic::Ordering;
+    use std::task::Poll;
+    use tokio::io::{AsyncRead, ReadBuf};
+
+    let setup = Setup::new();
+    let (drain_tx, drain_rx) = std::sync::mpsc::channel::<()>();
+    let (port, server) = blocking_server(&setup.server_ctx, move |tls| {
+        drain_rx.recv().unwrap();
+        let mut sink = Vec::new();
+        (&tls).read_to_end(&mut sink).unwrap();
+        tls.close().unwrap();
+    });
+    let rt = runtime();
+    let tls = rt.block_on(connect(port, &setup.client_ctx)).unwrap();
+    let _inside = rt.enter();
+    let (mut read, mut write) = tls.split();
+    let (writes, write_waker) = counting_waker();
+    let (_, read_waker) = counting_waker();
+    let chunk = vec![7u8; 64 * 1024];
+    let mut written = 0;
+    loop {
+        let mut cx = std::task::Context::from_waker(&write_waker);
+        match Pin::new(&mut write).poll_write(&mut cx, &chunk) {
+            Poll::Ready(n) => written += n.unwrap(),
+            Poll::Pending => break,
+        }
+        assert!(written < 1 << 30, "the socket never filled");
+    }
+    assert!(write.ssl_file().pending().output_pending);
+    let mut buf = [0u8; 1024];
+    let mut cx = std::task::Context::from_waker(&read_waker);
+    let polled = Pin::new(&mut read).poll_read(&mut cx, &mut ReadBuf::new(&mut buf));
+    assert!(polled.is_pending(), "the server sends nothing");
+    drain_tx.send(()).unwrap();
+    let deadline = Instant::now() + TIMEOUT;
+    while writes.0.load(Ordering::SeqCst) == 0 && Instant::now() < deadline {
+        rt.block_on(tokio::time::sleep(Duration::from_millis(10))); // the reactor runs
+    }
+    assert!(
+        writes.0.load(Ordering::SeqCst) > 0,
+        "the write half was not woken after {written} bytes"
+    );
+    rt.block_on(async {
+        write.shutdown().await.unwrap();
+        drop(read.unsplit(write));
+    });
+    server.join().unwrap();
+}
+
+/// Many rounds of full duplex, both ends split, on both runtime flavours, each bounded by
+/// a timeout: a wake-up lost anywhere stalls a round.
+#[test]
+fn full_duplex_rounds_against_an_async_echo_never_stall() {
+    let setup = Setup::new();
+    const LEN: usize = 2 << 20;
+    const ROUNDS: usize = 4;
+    for multi_thread in [false, true] {
+        let rt = if multi_thread {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap()
+        } else {
+            runtime()
+        };
+        let server_ctx = setup.server_ctx.clone();
+        let client_ctx = setup.client_ctx.clone();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let port = listener.local_addr().unwrap().port();
+            let server = tokio::spawn(async move {
+                for _ in 0..ROUNDS {
+                    let (tcp, _) = listener.accept().await.unwrap();
+                    let tls = TlsStream::accept(tcp.try_into().unwrap(), &server_ctx)
+                        .await
+                        .unwrap();
+                    let (mut read, mut write) = tls.split();
+                    tokio::io::copy(&mut read, &mut write).await.unwrap();
+                    write.shutdown().await.unwrap();
+                }
+            });
+            for round in 0..ROUNDS {
+                let data = Arc::new(random_bytes(LEN, round as u64));
+                let tls = connect(port, &client_ctx).await.unwrap();
+                let (mut read, mut write) = tls.split();
+                let sent = data.clone();
+                let writer = tokio::spawn(async move {
+                    for chunk in sent.chunks(7_000 + 30_000 * round) {
+                        write.write_all(chunk).await.unwrap();
+                    }
+                    write.shutdown().await.unwrap();
+                    write
+                });
+                let mut got = Vec::with_capacity(LEN);
+                let reading = read.read_to_end(&mut got);
+                let ended = tokio::time::timeout(TIMEOUT, reading).await;
+                assert!(
+                    ended.is_ok(),
+                    "round {round} (multi-thread {multi_thread}) stalled after {} of {LEN} bytes",
+                    got.len()
+                );
+                ended.unwrap().unwrap();
+                let write = writer.await.unwrap();
+                drop(read.unsplit(write));
+                assert!(got == *data, "round {round}: {} of {LEN} bytes", got.len());
+            }
+            server.await.unwrap();
+        });
+    }
 }
 
 /// Blocking handshake and first bytes in a thread, then async, then blocking again:

@@ -50,9 +50,8 @@ use std::task::{Context, Poll};
 
 use async_io::Async;
 
-use super::{HasCore, Reactor, Side};
+use super::{HasCore, Reactor};
 use crate::file::File;
-use crate::interest::Interest;
 use crate::stream::Stream;
 
 /// An `SslFile` as a futures-io `AsyncRead + AsyncWrite` (see the [module docs](self)).
@@ -77,32 +76,12 @@ impl Reactor for AsyncIoReactor {
         })
     }
 
-    fn poll_ready(
-        &self,
-        cx: &mut Context<'_>,
-        _side: Side,
-        interest: Interest,
-    ) -> Poll<io::Result<()>> {
-        let mut waiting = true;
-        if interest.is_readable() {
-            match self.fd.poll_readable(cx) {
-                Poll::Ready(Ok(())) => waiting = false,
-                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                Poll::Pending => {}
-            }
-        }
-        if interest.is_writable() {
-            match self.fd.poll_writable(cx) {
-                Poll::Ready(Ok(())) => waiting = false,
-                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                Poll::Pending => {}
-            }
-        }
-        if waiting {
-            Poll::Pending
-        } else {
-            Poll::Ready(Ok(()))
-        }
+    fn poll_readable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.fd.poll_readable(cx)
+    }
+
+    fn poll_writable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.fd.poll_writable(cx)
     }
 }
 

@@ -20,6 +20,9 @@ use crate::file::File;
 use crate::interest::Interest;
 use crate::ssl_file::SslFile;
 use crate::stream::Stream;
+use waiters::Readiness;
+
+mod waiters;
 
 /// Which side of the connection a poll is for: each has its own waker and timer.
 #[doc(hidden)]
@@ -38,30 +41,35 @@ pub trait Reactor: Send + Sync + Sized + 'static {
     /// for as long as it watches it).
     fn register(fd: OwnedFd) -> io::Result<Self>;
 
-    /// `Ready` once the socket is ready for one of `interest` (and that readiness is then
-    /// taken: the next call waits for a new event); `Pending` with the task's waker kept.
-    fn poll_ready(
-        &self,
-        cx: &mut Context<'_>,
-        side: Side,
-        interest: Interest,
-    ) -> Poll<io::Result<()>>;
+    /// `Ready` once the socket is readable (and that readiness is then taken: the next
+    /// call waits for a new event); `Pending` with the waker of `cx` kept (only the last
+    /// one given: [`Core`] passes one that wakes every task waiting).
+    fn poll_readable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
+
+    /// As [`poll_readable`](Self::poll_readable), for writing.
+    fn poll_writable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
 
     /// Runs `read` once the socket may be readable, and keeps that readiness only if
     /// `read` says the socket may hold more (`(value, drained)`): a reactor that can
     /// (tokio's) saves the read that would only say `WouldBlock`. `Ok(None)` from `read`:
-    /// it would block. The default tries `read` first, then waits (`Ready(Ok(None))`:
-    /// call again).
+    /// it would block. `took` is called whenever a readiness event is consumed. The
+    /// default tries `read` first, then waits (`Ready(Ok(None))`: call again).
     fn poll_read_with<T>(
         &self,
         cx: &mut Context<'_>,
         read: &mut dyn FnMut() -> Result<Option<(T, bool)>, Error>,
+        took: &dyn Fn(),
     ) -> Poll<Result<Option<T>, Error>> {
         match read()? {
             Some((value, _)) => Poll::Ready(Ok(Some(value))),
-            None => self
-                .poll_ready(cx, Side::Read, Interest::READ)
-                .map(|ready| ready.map(|()| None).map_err(Error::from_io)),
+            None => match self.poll_readable(cx) {
+                Poll::Ready(Ok(())) => {
+                    took();
+                    Poll::Ready(Ok(None))
+                }
+                Poll::Ready(Err(e)) => Poll::Ready(Err(Error::from_io(e))),
+                Poll::Pending => Poll::Pending,
+            },
         }
     }
 }
@@ -116,9 +124,49 @@ pub struct Core<S: Stream + 'static, R: Reactor> {
     pub(crate) file: SslFile<S>,
     /// The timeouts' wake-ups, one per side.
     timers: [WakeAt; 2],
+    /// The tasks waiting for the socket, so that both halves of a split stream are woken.
+    readiness: Readiness,
 }
 
 impl<S: Stream + 'static, R: Reactor> Core<S, R> {
+    /// `Ready` once the socket is ready for one of `interest`, for the task of `side`
+    /// (the other side's task, if it waits for the same, stays woken by the reactor).
+    fn poll_ready(
+        &self,
+        cx: &mut Context<'_>,
+        side: Side,
+        interest: Interest,
+    ) -> Poll<io::Result<()>> {
+        let mut ready = false;
+        if interest.is_readable() {
+            let waker = self.readiness.wait_readable(side, cx.waker());
+            match self.reactor.poll_readable(&mut Context::from_waker(waker)) {
+                Poll::Ready(Ok(())) => {
+                    self.readiness.took_readable(side);
+                    ready = true;
+                }
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => {}
+            }
+        }
+        if interest.is_writable() {
+            let waker = self.readiness.wait_writable(side, cx.waker());
+            match self.reactor.poll_writable(&mut Context::from_waker(waker)) {
+                Poll::Ready(Ok(())) => {
+                    self.readiness.took_writable(side);
+                    ready = true;
+                }
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => {}
+            }
+        }
+        if ready {
+            Poll::Ready(Ok(()))
+        } else {
+            Poll::Pending
+        }
+    }
+
     /// Runs `op` until it does not say `WouldBlock`, waiting for the socket in between.
     fn poll_op<T>(
         &self,
@@ -127,6 +175,7 @@ impl<S: Stream + 'static, R: Reactor> Core<S, R> {
         mut op: impl FnMut(&SslFile<S>) -> Result<Option<T>, Error>,
     ) -> Poll<Result<T, Error>> {
         loop {
+            let mark = self.readiness.mark(side);
             match op(&self.file) {
                 Ok(Some(value)) => return Poll::Ready(Ok(value)),
                 Ok(None) => {}
@@ -143,9 +192,10 @@ impl<S: Stream + 'static, R: Reactor> Core<S, R> {
                 (false, Side::Read, false) => Interest::READ,
                 (false, Side::Write, _) => Interest::WRITE,
             };
-            match self.reactor.poll_ready(cx, side, interest) {
+            match self.poll_ready(cx, side, interest) {
                 Poll::Ready(Ok(())) => continue,
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(Error::from_io(e))),
+                Poll::Pending if self.readiness.taken(side, mark) => continue,
                 Poll::Pending => {}
             }
             if let Some(deadline) = pending.deadline {
@@ -170,6 +220,7 @@ impl<S: Stream + 'static, R: Reactor> Core<S, R> {
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
         loop {
+            let mark = self.readiness.mark(Side::Read);
             let pending = self.file.pending();
             if pending.handshaking || pending.output_pending || pending.plaintext_ready {
                 return self
@@ -183,10 +234,16 @@ impl<S: Stream + 'static, R: Reactor> Core<S, R> {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
                 Err(e) => Err(e),
             };
-            match self.reactor.poll_read_with(cx, &mut read) {
+            let waker = self.readiness.wait_readable(Side::Read, cx.waker());
+            let took = || self.readiness.took_readable(Side::Read);
+            match self
+                .reactor
+                .poll_read_with(&mut Context::from_waker(waker), &mut read, &took)
+            {
                 Poll::Ready(Ok(Some(n))) => return Poll::Ready(Ok(n)),
                 Poll::Ready(Ok(None)) => continue,
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(e.into())),
+                Poll::Pending if self.readiness.taken(Side::Read, mark) => continue,
                 Poll::Pending => {}
             }
             if let Some(deadline) = pending.deadline {
@@ -305,6 +362,7 @@ impl<S: Stream + AsRawFd + 'static, R: Reactor> TlsStream<S, R> {
                 reactor,
                 file,
                 timers: Default::default(),
+                readiness: Readiness::default(),
             }),
         })
     }

@@ -59,9 +59,8 @@ use std::task::{Context, Poll};
 use tokio::io::unix::AsyncFd;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use super::{Core, HasCore, Reactor, Side};
+use super::{Core, HasCore, Reactor};
 use crate::file::File;
-use crate::interest::Interest;
 use crate::stream::Stream;
 
 /// A duplicate of the socket's descriptor, owned by the registration: it stays open for as
@@ -91,44 +90,23 @@ impl Reactor for TokioReactor {
         Ok(TokioReactor { fd })
     }
 
-    fn poll_ready(
-        &self,
-        cx: &mut Context<'_>,
-        _side: Side,
-        interest: Interest,
-    ) -> Poll<io::Result<()>> {
-        let mut waiting = true;
-        if interest.is_readable() {
-            match self.fd.poll_read_ready(cx) {
-                Poll::Ready(Ok(mut guard)) => {
-                    guard.clear_ready();
-                    waiting = false;
-                }
-                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                Poll::Pending => {}
-            }
-        }
-        if interest.is_writable() {
-            match self.fd.poll_write_ready(cx) {
-                Poll::Ready(Ok(mut guard)) => {
-                    guard.clear_ready();
-                    waiting = false;
-                }
-                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                Poll::Pending => {}
-            }
-        }
-        if waiting {
-            Poll::Pending
-        } else {
-            Poll::Ready(Ok(()))
-        }
+    fn poll_readable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.fd
+            .poll_read_ready(cx)
+            .map_ok(|mut guard| guard.clear_ready())
+    }
+
+    fn poll_writable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.fd
+            .poll_write_ready(cx)
+            .map_ok(|mut guard| guard.clear_ready())
     }
 
     fn poll_read_with<T>(
         &self,
         cx: &mut Context<'_>,
         read: &mut dyn FnMut() -> Result<Option<(T, bool)>, crate::Error>,
+        took: &dyn Fn(),
     ) -> Poll<Result<Option<T>, crate::Error>> {
         loop {
             let mut guard = match self.fd.poll_read_ready(cx) {
@@ -140,12 +118,16 @@ impl Reactor for TokioReactor {
                 Some((value, drained)) => {
                     if drained {
                         guard.clear_ready();
+                        took();
                     } else {
                         guard.retain_ready();
                     }
                     return Poll::Ready(Ok(Some(value)));
                 }
-                None => guard.clear_ready(),
+                None => {
+                    guard.clear_ready();
+                    took();
+                }
             }
         }
     }
