@@ -74,6 +74,7 @@ pub struct ContextBuilder {
     versions: VersionRange,
     cipher_suites: Option<Vec<SupportedCipherSuite>>,
     kx_groups: Option<Vec<&'static dyn SupportedKxGroup>>,
+    crypto_provider: Option<Arc<CryptoProvider>>,
     max_fragment_size: Option<usize>,
     client_session_cache: usize,
     server_session_cache: usize,
@@ -103,6 +104,7 @@ impl Default for ContextBuilder {
             versions: VersionRange::default(),
             cipher_suites: None,
             kx_groups: None,
+            crypto_provider: None,
             max_fragment_size: None,
             client_session_cache: DEFAULT_SESSION_CACHE,
             server_session_cache: DEFAULT_SESSION_CACHE,
@@ -193,7 +195,8 @@ impl ContextBuilder {
         chain_what: &str,
         key_what: &str,
     ) -> Result<Self, Error> {
-        let certified = load::certified_key(chain, key, chain_what, key_what, &default_provider())?;
+        let provider = self.base_provider();
+        let certified = load::certified_key(chain, key, chain_what, key_what, &provider)?;
         self.chains.push((certified, chain_what.to_string()));
         Ok(self)
     }
@@ -449,6 +452,36 @@ impl ContextBuilder {
         }
         self.cipher_suites = Some(chosen);
         Ok(self)
+    }
+
+    /// The crypto provider everything else uses: cipher suites, key-exchange groups,
+    /// signature verification, key loading and random numbers. Default: aws-lc-rs's, with
+    /// the post-quantum hybrid key exchange preferred. Give another for another
+    /// implementation (a FIPS-validated build, ring, a hardware module) or a deterministic
+    /// one in tests. Set it before loading keys (they are loaded with the provider in
+    /// effect); [`cipher_suites`](Self::cipher_suites) and [`kx_groups`](Self::kx_groups)
+    /// still choose from aws-lc-rs's lists and replace the provider's.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use sslfile::rustls::crypto::aws_lc_rs;
+    ///
+    /// // aws-lc-rs with AES-256-GCM suites only.
+    /// let provider = sslfile::rustls::crypto::CryptoProvider {
+    ///     cipher_suites: vec![
+    ///         aws_lc_rs::cipher_suite::TLS13_AES_256_GCM_SHA384,
+    ///         aws_lc_rs::cipher_suite::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+    ///     ],
+    ///     ..aws_lc_rs::default_provider()
+    /// };
+    /// let ctx = sslfile::Context::builder()
+    ///     .crypto_provider(Arc::new(provider))
+    ///     .build()?;
+    /// # Ok::<(), sslfile::Error>(())
+    /// ```
+    pub fn crypto_provider(mut self, provider: Arc<CryptoProvider>) -> Self {
+        self.crypto_provider = Some(provider);
+        self
     }
 
     /// The key-exchange groups that may be negotiated, most preferred first (Pike's
@@ -714,9 +747,17 @@ impl ContextBuilder {
         })
     }
 
+    /// The provider given to [`crypto_provider`](Self::crypto_provider), else aws-lc-rs's.
+    fn base_provider(&self) -> CryptoProvider {
+        self.crypto_provider
+            .as_deref()
+            .cloned()
+            .unwrap_or_else(default_provider)
+    }
+
     /// The crypto provider with the chosen suites and groups, checked against the range.
     fn provider(&self) -> Result<CryptoProvider, Error> {
-        let mut provider = default_provider();
+        let mut provider = self.base_provider();
         if let Some(suites) = &self.cipher_suites {
             provider.cipher_suites = suites.clone();
         }
