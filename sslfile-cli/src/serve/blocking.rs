@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use sslfile::{File, Port, SslFile};
 
-use super::service::{ConnInfo, Next};
 use super::Server;
 use crate::failure::Failure;
+use sslfile_cli::service::{ConnInfo, Next};
 
 /// `--mode blocking`: accept (TCP and handshake), serve until the connection ends, repeat.
 pub fn serve_one_at_a_time(port: Arc<Port>, server: &Server) -> Result<(), Failure> {

@@ -18,9 +18,9 @@ use std::time::{Duration, Instant};
 
 use sslfile::{Backend, CallOut, Callbacks, File, Interest, SslFile};
 
-use super::service::{ConnInfo, Next, Service};
 use super::Server;
 use crate::failure::{Context, Failure};
+use sslfile_cli::service::{ConnInfo, Next, Service};
 
 /// Buffered output above which the server stops reading from a connection.
 const HIGH_WATER: usize = 256 * 1024;

@@ -11,10 +11,8 @@
 mod blocking;
 mod callback;
 mod connections;
-mod http;
 mod plaintext;
 mod reload;
-mod service;
 
 use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
@@ -30,7 +28,7 @@ use crate::limits;
 use crate::tls_options::TlsOptions;
 use connections::Connections;
 use reload::CurrentContext;
-use service::Protocol;
+use sslfile_cli::service::Protocol;
 
 /// `sslfile serve` options.
 #[derive(Debug, Args)]

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use sslfile::File;
 
-use super::service::Protocol;
+use sslfile_cli::service::Protocol;
 
 /// How long the answer may take to leave.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(2);

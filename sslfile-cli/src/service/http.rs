@@ -9,7 +9,7 @@
 
 use httparse::{Request, Status, EMPTY_HEADER};
 
-use super::service::{ConnInfo, Next, Service};
+use super::{ConnInfo, Next, Service};
 
 /// The largest request head (request line and headers) accepted.
 pub const MAX_HEAD: usize = 64 * 1024;
@@ -47,6 +47,12 @@ impl HttpService {
             answered: 0,
             done: false,
         }
+    }
+
+    /// How many received bytes the connection holds (an incomplete head, at most about
+    /// [`MAX_HEAD`]).
+    pub fn held(&self) -> usize {
+        self.pending.len()
     }
 
     fn page(&self, head: &Head) -> String {
@@ -130,6 +136,15 @@ impl Service for HttpService {
             let mut headers = [EMPTY_HEADER; MAX_HEADERS];
             let mut request = Request::new(&mut headers);
             match request.parse(&self.pending) {
+                // However it arrived: all at once, or in pieces (refused below once the
+                // pending part passes the limit).
+                Ok(Status::Complete(len)) if len > MAX_HEAD => {
+                    return self.refuse(
+                        "431 Request Header Fields Too Large",
+                        "the request head is too large",
+                        out,
+                    );
+                }
                 Ok(Status::Complete(len)) => {
                     let head = Head::from(&request);
                     self.pending.drain(..len);
@@ -338,5 +353,26 @@ mod tests {
         assert_eq!(next, Next::Close);
         assert!(String::from_utf8_lossy(&out).starts_with("HTTP/1.1 431"));
         assert!(s.pending.len() <= MAX_HEAD + line.len());
+    }
+
+    #[test]
+    fn a_head_over_the_limit_is_refused_even_when_it_arrives_whole() {
+        // Few headers (a long one), so that only the size can refuse it.
+        let mut request = b"GET / HTTP/1.1\r\nX-Big: ".to_vec();
+        request.resize(MAX_HEAD + 100, b'a');
+        request.extend_from_slice(b"\r\n\r\n");
+        let (whole, next) = feed(&mut service(), &request);
+        assert_eq!(next, Next::Close);
+        assert!(whole.starts_with("HTTP/1.1 431"), "{whole}");
+        let mut s = service();
+        let mut pieces = String::new();
+        for piece in request.chunks(1000) {
+            let (out, next) = feed(&mut s, piece);
+            pieces += &out;
+            if next == Next::Close {
+                break;
+            }
+        }
+        assert_eq!(pieces, whole, "the same answer however the bytes arrive");
     }
 }

@@ -4,8 +4,10 @@
 use rustls::pki_types::CertificateDer;
 use sslfile::SslFile;
 
-use super::http::HttpService;
+pub mod http;
+
 use crate::tls_options::{alpn_name, group_name, suite_name, version_name};
+use http::HttpService;
 
 /// What a driver does after handing data to a service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
