@@ -190,6 +190,34 @@ fn bad_trust_input_says_what_is_wrong() {
     assert!(err.contains("the trust PEM is empty"), "{err}");
 }
 
+/// Found by the context_loaders fuzz target: a certificate whose two signature-algorithm
+/// fields disagree was refused as a trust anchor with webpki's Debug form
+/// (`Other(OtherError(SignatureAlgorithmMismatch))`); the refusal is a sentence.
+#[test]
+fn an_unparsable_trust_anchor_is_refused_in_a_sentence() {
+    let pki = TestPki::new();
+    let mut der = pki.ca_der.to_vec();
+    // ecdsa-with-SHA256; its first occurrence is the signature field inside the signed part.
+    let oid = [0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02];
+    let at = der
+        .windows(oid.len())
+        .position(|w| w == oid)
+        .expect("an ECDSA CA");
+    der[at + oid.len() - 1] = 0x03; // ecdsa-with-SHA384 inside, SHA-256 outside
+    let err = Context::builder()
+        .trust_der(der.into())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("cannot be a trust anchor: it cannot be parsed"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("Other(") && !err.contains("Mismatch"),
+        "{err}"
+    );
+}
+
 /// The `danger_` options accept what verification refuses, each only as far as its name
 /// says; without them the same servers are refused.
 #[test]

@@ -798,11 +798,26 @@ fn add_root(
 ) -> Result<(), Error> {
     roots.add(cert.clone()).map_err(|e| {
         Error::Config(format!(
-            "a certificate in {what} cannot be a trust anchor: {e}"
+            "a certificate in {what} cannot be a trust anchor: {}",
+            anchor_problem(&e)
         ))
     })?;
     exact.add(cert);
     Ok(())
+}
+
+/// Why a certificate cannot be a trust anchor, as a person reads it (webpki's reasons
+/// are enum names).
+fn anchor_problem(error: &rustls::Error) -> &'static str {
+    match error {
+        rustls::Error::InvalidCertificate(rustls::CertificateError::BadEncoding) => {
+            "it is not a well-formed X.509 certificate (bad DER encoding)"
+        }
+        _ => {
+            "it cannot be parsed as an X.509 certificate (malformed, or an algorithm or \
+             extension that is not supported)"
+        }
+    }
 }
 
 /// The server-certificate verifier: webpki's, accepting the exactly trusted, relaxed as a
