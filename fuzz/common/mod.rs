@@ -6,6 +6,8 @@
 #[path = "../../tests/common/faulty.rs"]
 pub mod faulty;
 
+pub mod deterministic;
+
 use std::io::{self, Read};
 use std::sync::OnceLock;
 
@@ -31,19 +33,27 @@ impl Contexts {
 pub fn contexts() -> &'static Contexts {
     static CONTEXTS: OnceLock<Contexts> = OnceLock::new();
     CONTEXTS.get_or_init(|| {
-        let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
-        let (cert_pem, key_pem) = (cert.cert.pem(), cert.key_pair.serialize_pem());
-        let server = Context::builder()
+        // Replayable and cheap (see `deterministic`); no session caches or tickets, so that
+        // no state passes from one case to the next.
+        let (cert_pem, key_pem) = deterministic::certificate();
+        let base = || {
+            Context::builder()
+                .crypto_provider(deterministic::provider())
+                .client_session_cache(0)
+                .server_session_cache(0)
+                .session_tickets(false)
+        };
+        let server = base()
             .certificate_chain_pem(cert_pem.as_bytes(), key_pem.as_bytes())
             .unwrap()
             .build()
             .unwrap();
-        let client = Context::builder()
+        let client = base()
             .trust_pem(cert_pem.as_bytes())
             .unwrap()
             .build()
             .unwrap();
-        let client_tls12 = Context::builder()
+        let client_tls12 = base()
             .trust_pem(cert_pem.as_bytes())
             .unwrap()
             .versions(TlsVersion::Tls1_2, TlsVersion::Tls1_2)
@@ -70,6 +80,16 @@ pub fn try_read<S: Stream>(file: &SslFile<S>, buf: &mut [u8]) -> Option<io::Resu
 pub fn assert_prefix(got: &[u8], sent: &[u8], what: &str) {
     assert!(
         got.len() <= sent.len() && got == &sent[..got.len()],
+        "{what}: {} bytes received are not a prefix of the {} sent",
+        got.len(),
+        sent.len()
+    );
+}
+
+/// As [`assert_prefix`], for `got` whose first `from` bytes were checked already.
+pub fn assert_prefix_from(got: &[u8], sent: &[u8], from: usize, what: &str) {
+    assert!(
+        got.len() <= sent.len() && got[from..] == sent[from..got.len()],
         "{what}: {} bytes received are not a prefix of the {} sent",
         got.len(),
         sent.len()

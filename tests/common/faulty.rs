@@ -610,6 +610,9 @@ fn apply_fault(fault: Fault, stats: &mut Stats, limit: usize) -> io::Result<usiz
 }
 
 fn err(kind: io::ErrorKind, what: &str) -> io::Error {
+    if kind == io::ErrorKind::WouldBlock {
+        return kind.into(); // the commonest by far, and read by kind only: no allocation
+    }
     io::Error::new(kind, format!("faulty transport: {what}"))
 }
 
