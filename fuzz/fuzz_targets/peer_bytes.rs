@@ -1,5 +1,6 @@
 //! A client or a server (the target) fed arbitrary peer bytes, before or after a completed
-//! handshake.
+//! handshake, reading in nonblocking, blocking (with a very short timeout) or callback
+//! mode (read and close callbacks on a backend).
 //!
 //! The target talks to a genuine peer (our own `SslFile` of the other role) through a relay
 //! that the input controls: it forwards, skips, corrupts or replaces the genuine bytes, and
@@ -17,21 +18,47 @@
 #[path = "../common/mod.rs"]
 mod common;
 
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 
 use common::faulty::{Faulty, PairConfig};
 use common::{assert_prefix, assert_prefix_from, contexts, try_read};
-use sslfile::{SslFile, Stream};
+use sslfile::{Backend, Callbacks, SslFile, Stream};
+
+/// The backend of callback mode, made once: a case leaves nothing on it.
+fn backend() -> &'static Backend {
+    static BACKEND: OnceLock<Backend> = OnceLock::new();
+    BACKEND.get_or_init(|| Backend::new().unwrap())
+}
 
 #[derive(Arbitrary, Debug)]
 struct Input {
     target_is_client: bool,
     complete_handshake: bool,
     tls12: bool,
+    mode: Mode,
     steps: Vec<Step>,
+}
+
+/// How the target reads.
+#[derive(Arbitrary, Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Nonblocking,
+    /// Blocking reads that time out at once when nothing comes.
+    Blocking,
+    /// A read callback and a close callback, on a backend run by the relay.
+    Callback,
+}
+
+/// What the target's callbacks saw (callback mode).
+#[derive(Default)]
+struct Seen {
+    data: Vec<u8>,
+    ended: bool,
 }
 
 #[derive(Arbitrary, Debug)]
@@ -67,6 +94,8 @@ struct Run {
     target_sent: Vec<u8>,
     peer_got: Vec<u8>,
     buf: Vec<u8>,
+    mode: Mode,
+    seen: Arc<Mutex<Seen>>,
 }
 
 const GENUINE_LIMIT: usize = 1 << 20;
@@ -92,15 +121,43 @@ fn pattern(len: usize, start: usize, salt: u8) -> &'static [u8] {
 }
 
 impl Run {
+    /// One read by the target in its mode: `None` if nothing came (would block, timed
+    /// out); `Some(Ok(0))` at its end.
+    fn target_read(&mut self, buf: &mut [u8]) -> Option<io::Result<usize>> {
+        match self.mode {
+            Mode::Nonblocking => try_read(&self.target, buf),
+            Mode::Blocking => match (&self.target).read(buf) {
+                Err(e) if e.kind() == io::ErrorKind::TimedOut => None,
+                other => Some(other),
+            },
+            Mode::Callback => {
+                let _ = backend().run_once(Some(Duration::ZERO));
+                let mut seen = self.seen.lock().unwrap();
+                if !seen.data.is_empty() {
+                    let data = std::mem::take(&mut seen.data);
+                    drop(seen);
+                    self.target_got.extend_from_slice(&data);
+                    // Reported as moved, already recorded.
+                    return Some(Ok(usize::MAX));
+                }
+                seen.ended.then_some(Ok(0))
+            }
+        }
+    }
+
     /// Lets both sides and the relay make progress (bounded).
     fn drive(&mut self) {
         let mut buf = std::mem::take(&mut self.buf);
         // Rounds until nothing moves (at most 4).
         for _ in 0..4 {
             let mut moved = false;
-            if let Some(Ok(n)) = try_read(&self.target, &mut buf) {
-                self.target_got.extend_from_slice(&buf[..n]);
-                moved |= n > 0;
+            match self.target_read(&mut buf) {
+                Some(Ok(usize::MAX)) => moved = true,
+                Some(Ok(n)) => {
+                    self.target_got.extend_from_slice(&buf[..n]);
+                    moved |= n > 0;
+                }
+                _ => {}
             }
             let _ = self.target.flush();
             // Target to peer: faithful.
@@ -231,7 +288,31 @@ fuzz_target!(|input: Input| {
         target_sent: Vec::new(),
         peer_got: Vec::new(),
         buf: vec![0u8; 16 * 1024],
+        mode: input.mode,
+        seen: Arc::default(),
     };
+    match input.mode {
+        Mode::Nonblocking => {}
+        Mode::Blocking => {
+            run.target.set_timeout(Some(Duration::ZERO));
+            run.target.set_blocking();
+        }
+        Mode::Callback => {
+            let (data, end) = (run.seen.clone(), run.seen.clone());
+            run.target.set_backend(backend());
+            run.target.set_callbacks(Callbacks {
+                read: Some(Arc::new(move |_f: &SslFile<Faulty>, bytes: &[u8]| {
+                    data.lock().unwrap().data.extend_from_slice(bytes);
+                })),
+                close: Some(Arc::new(
+                    move |_f: &SslFile<Faulty>, _e: Option<&sslfile::Error>| {
+                        end.lock().unwrap().ended = true;
+                    },
+                )),
+                ..Callbacks::default()
+            });
+        }
+    }
     run.drive();
     if input.complete_handshake {
         for _ in 0..64 {
@@ -259,12 +340,13 @@ fuzz_target!(|input: Input| {
     let mut buf = vec![0u8; 16 * 1024];
     let mut ended = false;
     for _ in 0..10_000 {
-        match try_read(&run.target, &mut buf) {
+        match run.target_read(&mut buf) {
             None => continue,
             Some(Ok(0)) | Some(Err(_)) => {
                 ended = true;
                 break;
             }
+            Some(Ok(usize::MAX)) => {}
             Some(Ok(n)) => run.target_got.extend_from_slice(&buf[..n]),
         }
     }
@@ -274,6 +356,10 @@ fuzz_target!(|input: Input| {
     );
     assert_prefix(&run.target_got, &run.peer_sent, "target");
     // Handed back, not closed: a close would finish on the default backend's thread.
+    run.target.set_nonblocking();
     let _ = run.target.into_stream();
     let _ = run.peer.into_stream();
+    for _ in 0..4 {
+        let _ = backend().run_once(Some(Duration::ZERO));
+    }
 });
