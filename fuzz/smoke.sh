@@ -12,11 +12,14 @@ export RUSTC_BOOTSTRAP=1
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 cargo fuzz build -O --debug-assertions
 for target in $(cargo fuzz list); do
-  # A scratch corpus: the committed seeds stay as they are.
+  # A scratch corpus: the committed one (hand-written seeds and the minimised corpus of
+  # the long campaigns) stays as it is.
   work="$(mktemp -d)"
-  cp corpus/"$target"/seed-* "$work"/
+  cp corpus/"$target"/* "$work"/
+  dict=()
+  [ -f dict/"$target".dict ] && dict=(-dict=dict/"$target".dict)
   cargo fuzz run -O --debug-assertions "$target" "$work" -- \
-    -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=8192 \
+    -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=8192 "${dict[@]}" \
     -print_final_stats=1 2>&1 | grep -E '^(stat::|Done|INFO: seed corpus)|ERROR|panicked' || true
   rm -rf "$work"
   # A crash makes `cargo fuzz run` exit non-zero; `pipefail` does not see it through grep:
