@@ -22,6 +22,7 @@ mod exact_trust;
 mod fault_regressions;
 mod faults_pumped;
 mod faults_threaded;
+mod faulty_close;
 mod file_callbacks;
 mod handshake;
 mod harness_selftest;
