@@ -43,5 +43,6 @@ mod timeouts;
 mod truncation;
 mod trust;
 mod trust_system;
+mod upload_then_close;
 mod verdicts;
 mod verified_chain;
