@@ -9,6 +9,27 @@
 //! ([`Cut`]): the reader then sees end of stream (the peer, or a man in the middle, hung up
 //! without `close_notify`) or a connection reset.
 //!
+//! Closing an end follows the kernel's close semantics for TCP, pessimistically:
+//!
+//! * An end closed with nothing unread (everything the peer wrote was read) sends FIN: the
+//!   peer reads all the data, then end of stream.
+//! * An end closed with unread input (bytes the peer wrote that it had not read), or after
+//!   `set_linger(Some(Duration::ZERO))` (an abortive close), **resets** the connection: what
+//!   was still on its way from the closing end to the peer is discarded, and the peer's next
+//!   call fails with `ConnectionReset` (ECONNRESET) at once; after that its reads end the
+//!   stream and its writes fail with `BrokenPipe` (EPIPE), as on Linux. (A kernel may still
+//!   hand over what had reached the peer's receive buffer before the reset; this model
+//!   loses all of it, so a test over it holds on every kernel.)
+//! * A write to an end that was already closed is accepted (the bytes vanish), and resets
+//!   the connection for the writer, as the closed socket's kernel answers it with a reset:
+//!   what the closed end had sent and the writer had not read yet is lost, and the writer's
+//!   next call fails with `ConnectionReset`.
+//!
+//! So a program that closes its transport while the peer still sends (a TLS 1.3 client that
+//! uploads and closes without reading the server's session tickets) loses the end of its
+//! upload here as it would over TCP; [`Probe::reset_by_close`] tells such a reset from an
+//! injected one.
+//!
 //! Every mode works over it: `wait` blocks on a condition variable (blocking mode), and
 //! `watch` emulates a level-triggered descriptor watch with call_outs on the backend
 //! (callback mode). A single-threaded test pumps two nonblocking ends by calling them in
@@ -242,6 +263,8 @@ impl Dir {
 #[derive(Debug)]
 struct EndState {
     closed: bool,
+    /// `set_linger(Some(0))`: closing resets the connection whatever is unread.
+    linger_zero: bool,
     /// The connection was reset; `reset_reported`: this end has been told.
     reset: bool,
     reset_reported: bool,
@@ -270,6 +293,24 @@ struct LinkState {
     /// `dirs[e]` carries what end `e` writes.
     dirs: [Dir; 2],
     ends: [EndState; 2],
+    /// The connection was reset by a close (not by an injected cut): an end closed with
+    /// unread input or with linger zero, or an end wrote to a closed one.
+    reset_by_close: bool,
+}
+
+impl LinkState {
+    /// Resets the connection for end `victim` because its peer closed abortively (or
+    /// already was closed when `victim` wrote): what the peer had sent that `victim` had not
+    /// read is lost, and `victim`'s next call fails with `ConnectionReset`.
+    fn reset_by_close(&mut self, victim: usize) {
+        self.reset_by_close = true;
+        self.dirs[1 - victim].buf.clear();
+        let end = &mut self.ends[victim];
+        if !end.reset && !end.closed {
+            end.reset = true;
+            end.reset_reported = false;
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -349,6 +390,7 @@ impl Faulty {
         } = config;
         let end = |[read, write, wait]: [Faults; 3]| EndState {
             closed: false,
+            linger_zero: false,
             reset: false,
             reset_reported: false,
             read_faults: read,
@@ -366,6 +408,7 @@ impl Faulty {
             state: Mutex::new(LinkState {
                 dirs: [d01, d10],
                 ends: [end(faults0), end(faults1)],
+                reset_by_close: false,
             }),
             changed: Condvar::new(),
         });
@@ -406,9 +449,14 @@ impl Faulty {
         self.link.lock().dirs[1 - self.end].cut_fired
     }
 
-    /// True if the connection was reset.
+    /// True if the connection was reset for this end (by a cut or by a close).
     pub fn was_reset(&self) -> bool {
         self.link.lock().ends[self.end].reset
+    }
+
+    /// True if a close reset the connection (see the module docs), not an injected cut.
+    pub fn reset_by_close(&self) -> bool {
+        self.link.lock().reset_by_close
     }
 
     /// Cuts the direction this end writes, from now on (for a test that decides late).
@@ -448,15 +496,26 @@ impl Faulty {
     }
 }
 
-/// Closes end `e` (both directions end for it; what it had not read is lost).
+/// Closes end `e` as the kernel closes a socket: both directions end for it, and what it
+/// had not read is lost. With nothing unread (and no linger zero), the peer reads all that
+/// `e` wrote, then end of stream (FIN); otherwise the connection is reset (RST): what `e`
+/// wrote that the peer has not read is lost too, and the peer's next call fails with
+/// `ConnectionReset`.
 fn close_end(link: &Arc<Link>, e: usize) {
     let mut st = link.lock();
     if st.ends[e].closed {
         return;
     }
+    let unread_input = !st.dirs[1 - e].buf.is_empty();
+    let abortive = unread_input || st.ends[e].linger_zero;
+    // A connection already reset (or a peer already closed) has nobody left to reset.
+    let connected = !st.ends[e].reset && !st.ends[1 - e].closed;
     st.ends[e].closed = true;
     st.dirs[e].shut = true;
     st.dirs[1 - e].buf.clear();
+    if abortive && connected {
+        st.reset_by_close(1 - e);
+    }
     let watch = st.ends[e].watch.take();
     drop(st);
     link.changed.notify_all();
@@ -477,11 +536,18 @@ impl Probe {
         self.link.lock().ends[self.end].stats
     }
 
-    /// True if a cut of either direction took effect (a reader reached it), or the
-    /// connection was reset.
+    /// True if an injected fault ended the connection: a cut of either direction took
+    /// effect (a reader reached it; a `Reset` cut resets both ends). A reset caused by a
+    /// close ([`reset_by_close`](Self::reset_by_close)) is not an injected fault.
     pub fn faulted(&self) -> bool {
         let st = self.link.lock();
-        st.dirs.iter().any(|d| d.cut_fired) || st.ends.iter().any(|e| e.reset)
+        st.dirs.iter().any(|d| d.cut_fired)
+    }
+
+    /// True if a close reset the connection: an end closed with unread input or with
+    /// linger zero, or an end wrote to one already closed (see the module docs).
+    pub fn reset_by_close(&self) -> bool {
+        self.link.lock().reset_by_close
     }
 
     /// Where each complete TLS record written by the end ended (byte offsets).
@@ -513,7 +579,8 @@ impl Probe {
     }
 
     /// Closes the end from outside, as if its host went away: whoever still holds it sees
-    /// its calls fail, and the peer sees the end of the stream.
+    /// its calls fail, and the peer sees the end of the stream, or a reset if the end had
+    /// unread input (see the module docs).
     pub fn close_end(&self) {
         close_end(&self.link, self.end);
     }
@@ -693,14 +760,21 @@ impl Stream for Faulty {
             }
             return Err(err(io::ErrorKind::BrokenPipe, "write after reset"));
         }
-        if st.dirs[e].shut || st.ends[1 - e].closed {
-            return Err(err(io::ErrorKind::BrokenPipe, "the peer closed"));
+        if st.dirs[e].shut {
+            return Err(err(io::ErrorKind::BrokenPipe, "write after shutdown"));
         }
         if buf.is_empty() {
             return Ok(0);
         }
         let fault = st.ends[e].write_faults.next();
         let limit = apply_fault(fault, &mut st.ends[e].stats, buf.len())?;
+        if st.ends[1 - e].closed {
+            // The bytes leave, and the closed end's kernel answers them with a reset.
+            st.dirs[e].written += limit as u64;
+            st.reset_by_close(e);
+            self.changed(st);
+            return Ok(limit);
+        }
         let out = &mut st.dirs[e];
         let past_eof_cut = out.cut.map(|c| c.how) == Some(CutHow::Eof)
             && out.cut_offset().is_some_and(|c| out.written >= c);
@@ -777,6 +851,17 @@ impl Stream for Faulty {
 
     fn close(&self) -> io::Result<()> {
         close_end(&self.link, self.end);
+        Ok(())
+    }
+
+    /// `Some(Duration::ZERO)` makes the close abortive (a reset, see the module docs); any
+    /// other setting, an ordinary close.
+    fn set_linger(&self, linger: Option<Duration>) -> io::Result<()> {
+        let mut st = self.link.lock();
+        if st.ends[self.end].closed {
+            return Err(err(io::ErrorKind::NotConnected, "set_linger after close"));
+        }
+        st.ends[self.end].linger_zero = linger == Some(Duration::ZERO);
         Ok(())
     }
 

@@ -7,6 +7,9 @@
 //!
 //! Every case asserts byte-exact delivery or a clean, correct error; a side that waits
 //! longer than a generous bound fails the case (a hang).
+//!
+//! The modes, schedules, fault rates and the scheduled `send` and `receive` are shared with
+//! the other threaded property tests (`upload_then_close`).
 
 use crate::common;
 
@@ -26,10 +29,11 @@ use sslfile::{Backend, Callbacks, Context, Interest, SslFile, Stream, TlsVersion
 type File = SslFile<Faulty>;
 
 /// How long a side may wait for anything before the case counts as hung.
-const PATIENCE: Duration = Duration::from_secs(20);
+pub(crate) const PATIENCE: Duration = Duration::from_secs(20);
 
+/// How a side is driven at a given moment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Mode {
+pub(crate) enum Mode {
     Blocking,
     Nonblocking,
     Callback,
@@ -43,7 +47,7 @@ enum CloseHow {
 }
 
 /// (from this many bytes on, this mode): a side's modes while it sends or receives.
-type Schedule = Vec<(usize, Mode)>;
+pub(crate) type Schedule = Vec<(usize, Mode)>;
 
 #[derive(Debug, Clone)]
 struct Case {
@@ -61,7 +65,7 @@ struct Case {
     close_how: CloseHow,
 }
 
-fn size() -> impl Strategy<Value = usize> {
+pub(crate) fn size() -> impl Strategy<Value = usize> {
     prop_oneof![
         4 => 0usize..4096,
         3 => 0usize..100_000,
@@ -69,7 +73,7 @@ fn size() -> impl Strategy<Value = usize> {
     ]
 }
 
-fn mode() -> impl Strategy<Value = Mode> {
+pub(crate) fn mode() -> impl Strategy<Value = Mode> {
     prop_oneof![
         Just(Mode::Blocking),
         Just(Mode::Nonblocking),
@@ -77,7 +81,7 @@ fn mode() -> impl Strategy<Value = Mode> {
     ]
 }
 
-fn schedule() -> impl Strategy<Value = Schedule> {
+pub(crate) fn schedule() -> impl Strategy<Value = Schedule> {
     (
         mode(),
         proptest::collection::vec((0usize..600_000, mode()), 0..3),
@@ -90,8 +94,10 @@ fn schedule() -> impl Strategy<Value = Schedule> {
         })
 }
 
-fn case() -> impl Strategy<Value = Case> {
-    let rates = prop_oneof![
+/// Fault rates: none, or random `WouldBlock`, `Interrupted`, short calls and spurious
+/// wake-ups.
+pub(crate) fn rates() -> impl Strategy<Value = Rates> {
+    prop_oneof![
         1 => Just(Rates::NONE),
         3 => (0u8..25, 0u8..10, 0u8..40, 1usize..5000, 0u8..30).prop_map(
             |(would_block, interrupted, short, max_short, spurious_wake)| Rates {
@@ -102,7 +108,11 @@ fn case() -> impl Strategy<Value = Case> {
                 spurious_wake,
             }
         ),
-    ];
+    ]
+}
+
+fn case() -> impl Strategy<Value = Case> {
+    let rates = rates();
     let cut = prop_oneof![
         4 => Just(None),
         1 => (
@@ -183,7 +193,7 @@ fn next_switch(schedule: &Schedule, done: usize) -> Option<usize> {
     schedule.iter().map(|s| s.0).find(|&from| from > done)
 }
 
-fn set_mode(file: &File, mode: Mode) {
+pub(crate) fn set_mode(file: &File, mode: Mode) {
     match mode {
         Mode::Blocking => file.set_blocking(),
         Mode::Nonblocking | Mode::Callback => file.set_nonblocking(),
@@ -191,7 +201,7 @@ fn set_mode(file: &File, mode: Mode) {
 }
 
 /// Waits without spinning for the transport (nonblocking mode's "poll").
-fn wait_for(file: &File, interest: Interest, deadline: Instant) -> io::Result<()> {
+pub(crate) fn wait_for(file: &File, interest: Interest, deadline: Instant) -> io::Result<()> {
     match Stream::wait(file, interest, Some(deadline)) {
         Err(e) if e.kind() == io::ErrorKind::TimedOut => Err(io::Error::new(
             io::ErrorKind::TimedOut,
@@ -202,7 +212,12 @@ fn wait_for(file: &File, interest: Interest, deadline: Instant) -> io::Result<()
 }
 
 /// Sends `data`, switching modes on schedule.
-fn send(file: &File, backend: &Backend, data: &[u8], schedule: &Schedule) -> io::Result<()> {
+pub(crate) fn send(
+    file: &File,
+    backend: &Backend,
+    data: &[u8],
+    schedule: &Schedule,
+) -> io::Result<()> {
     let mut sent = 0;
     while sent < data.len() {
         let mode = mode_at(schedule, sent);
@@ -287,7 +302,7 @@ fn send(file: &File, backend: &Backend, data: &[u8], schedule: &Schedule) -> io:
 
 /// Receives `len` bytes (or, with `len == usize::MAX`, until the end), switching modes on
 /// schedule. Returns whether a clean end was read.
-fn receive(
+pub(crate) fn receive(
     file: &File,
     backend: &Backend,
     got: &mut Vec<u8>,
