@@ -471,9 +471,9 @@ fn into_stream_does_not_wait_for_a_queued_dispatch() {
 /// callback back until a read callback takes the plaintext, and returns before it considers
 /// the write callback; a writer that waits for its write callback waits for ever. Over a
 /// real socket the same happens when the peer's last records arrive with its Finished (a
-/// blocking `accept` reads them all).
+/// blocking `accept` reads them all). Now the write callback runs while the plaintext
+/// waits for a read.
 #[test]
-#[ignore = "a known library bug, not fixed yet (see the doc comment)"]
 fn a_callback_mode_writer_without_a_read_callback_still_writes_after_the_peers_half_close() {
     let setup = Setup::new();
     let (c, s) = Faulty::pair();

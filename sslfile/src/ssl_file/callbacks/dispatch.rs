@@ -157,7 +157,10 @@ pub(super) fn decide<S: Stream + 'static>(st: &mut State, d: &Dispatch<S>) -> De
     if ended {
         // After the read callback took the plaintext, if there is one to take it.
         due.close = !has_plaintext || due.read;
-        return due;
+        if due.close {
+            return due;
+        }
+        // Plaintext waits for a read (TLS 1.3 half-close: writing goes on meanwhile).
     }
     due.write = d.cbs.write.is_some()
         && !handshaking
