@@ -122,6 +122,18 @@ pub fn connect_local(port: u16) -> io::Result<TcpStream> {
 
 /// The number of cases a property test runs: `default`, or `SSLFILE_PROPTEST_CASES` if set
 /// (a quick local run, or a long one).
+/// Where a property test's failing cases are saved and replayed from: `file` beside the
+/// test's source in `tests/it/`. Proptest's default looks the source up relative to the
+/// working directory and, not finding it there, used another file: the checked-in
+/// regressions were never replayed.
+pub fn proptest_regressions(
+    file: &'static str,
+) -> Option<Box<dyn proptest::test_runner::FailurePersistence>> {
+    Some(Box::new(
+        proptest::test_runner::FileFailurePersistence::Direct(file),
+    ))
+}
+
 pub fn proptest_cases(default: u32) -> u32 {
     std::env::var("SSLFILE_PROPTEST_CASES")
         .ok()

@@ -587,7 +587,7 @@ fn run_case(case: &Case) -> Result<(), TestCaseError> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: common::proptest_cases(6000), max_shrink_iters: 2000, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: common::proptest_cases(6000), max_shrink_iters: 2000, failure_persistence: common::proptest_regressions(concat!(env!("CARGO_MANIFEST_DIR"), "/it/faults_pumped.proptest-regressions")), ..ProptestConfig::default() })]
 
     #[test]
     fn pumped_transfers_arrive_intact_or_fail_cleanly(case in case()) {

@@ -524,6 +524,7 @@ proptest! {
     #![proptest_config(ProptestConfig {
         cases: common::proptest_cases(4000),
         max_shrink_iters: 1000,
+        failure_persistence: common::proptest_regressions(concat!(env!("CARGO_MANIFEST_DIR"), "/it/faults_threaded.proptest-regressions")),
         ..ProptestConfig::default()
     })]
 

@@ -412,6 +412,7 @@ proptest! {
     #![proptest_config(ProptestConfig {
         cases: common::proptest_cases(500),
         max_shrink_iters: 200,
+        failure_persistence: common::proptest_regressions(concat!(env!("CARGO_MANIFEST_DIR"), "/it/upload_then_close.proptest-regressions")),
         ..ProptestConfig::default()
     })]
 
