@@ -193,6 +193,66 @@ fn the_key_exchange_group_can_be_chosen() {
     }
 }
 
+/// `crypto_provider` replaces the whole provider: its suites and groups are what the
+/// context offers, and the provider's random numbers are the ones used (a provider whose
+/// generator fails makes the handshake fail), in both roles.
+#[test]
+fn a_context_uses_the_crypto_provider_it_was_given() {
+    use sslfile::rustls::crypto::{aws_lc_rs, CryptoProvider, GetRandomFailed, SecureRandom};
+
+    let p = Pki::new();
+    let narrow = Arc::new(CryptoProvider {
+        cipher_suites: vec![aws_lc_rs::cipher_suite::TLS13_CHACHA20_POLY1305_SHA256],
+        kx_groups: vec![aws_lc_rs::kx_group::SECP384R1],
+        ..aws_lc_rs::default_provider()
+    });
+    // TLS 1.3 only: the provider has no TLS 1.2 suite (the range is checked against it).
+    let client = only(TlsVersion::Tls1_3, p.client())
+        .crypto_provider(narrow.clone())
+        .build()
+        .unwrap();
+    assert_eq!(
+        client.cipher_suites(),
+        vec![CipherSuite::TLS13_CHACHA20_POLY1305_SHA256]
+    );
+    assert_eq!(client.kx_groups(), vec![NamedGroup::secp384r1]);
+    let server = p.server().build().unwrap();
+    let (c, s) = ok(run(&server, &client));
+    assert_eq!(
+        c.cipher_suite(),
+        Some(CipherSuite::TLS13_CHACHA20_POLY1305_SHA256)
+    );
+    assert_eq!(s.key_exchange_group(), Some(NamedGroup::secp384r1));
+    // The server side too: the key is loaded with the provider given before it.
+    let server = only(TlsVersion::Tls1_3, Context::builder())
+        .crypto_provider(narrow)
+        .certificate_chain_pem(p.id.chain_pem.as_bytes(), p.id.key_pem.as_bytes())
+        .unwrap()
+        .build()
+        .unwrap();
+    let (c, _) = ok(run(&server, &p.client().build().unwrap()));
+    assert_eq!(c.key_exchange_group(), Some(NamedGroup::secp384r1));
+
+    #[derive(Debug)]
+    struct Broken;
+    impl SecureRandom for Broken {
+        fn fill(&self, _: &mut [u8]) -> Result<(), GetRandomFailed> {
+            Err(GetRandomFailed)
+        }
+    }
+    static BROKEN: Broken = Broken;
+    let broken = Arc::new(CryptoProvider {
+        secure_random: &BROKEN,
+        ..aws_lc_rs::default_provider()
+    });
+    let client = p.client().crypto_provider(broken).build().unwrap();
+    let done = run(&p.server().build().unwrap(), &client);
+    assert!(
+        done.client.is_err(),
+        "a client without random numbers connected"
+    );
+}
+
 /// A TLS 1.3 client's first key share for a group the server does not take costs a
 /// HelloRetryRequest; the client remembers the server's group and sends the right share
 /// the next time.
