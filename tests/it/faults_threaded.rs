@@ -270,12 +270,14 @@ pub(crate) fn send(
                 loop {
                     {
                         let mut p = progress.lock().unwrap();
-                        if let Some(e) = p.1.take() {
-                            return Err(e);
-                        }
+                        // Completion first: the peer may answer and close (TLS 1.2: at
+                        // once) right after the last byte went; reading sees that end.
                         if p.0 >= until {
                             sent = p.0;
                             break;
+                        }
+                        if let Some(e) = p.1.take() {
+                            return Err(e);
                         }
                     }
                     if Instant::now() > deadline {
@@ -330,6 +332,19 @@ pub(crate) fn receive(
                 }
             }
             Mode::Callback => {
+                // An end that came while sending (its close callback already ran, for the
+                // sender's callbacks) is read here, not waited for.
+                file.set_nonblocking();
+                match (&*file).read(&mut buf[..(until - got.len()).min(64 * 1024)]) {
+                    Ok(0) => return Ok(true),
+                    Ok(n) => {
+                        got.extend_from_slice(&buf[..n]);
+                        continue;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(e) => return Err(e),
+                }
+                set_mode(file, mode);
                 let state = Arc::new(Mutex::new((Vec::new(), None::<Option<sslfile::Error>>)));
                 let (r, c) = (state.clone(), state.clone());
                 file.set_callbacks(Callbacks {
