@@ -150,6 +150,68 @@ fn split_halves_work_in_full_duplex_on_smol() {
     });
 }
 
+/// The futures-io form of `async_tokio::both_halves_waiting_to_write_are_both_woken`:
+/// async-io also keeps one waker per direction; with the write half waiting for the
+/// socket and the read half waiting to flush the same output, both are woken once the
+/// socket drains. (This sequence passed before the fix too — async-io answered the read
+/// half's first poll at once — so it guards the property rather than reproducing the hang
+/// that tokio showed.)
+#[test]
+fn both_halves_waiting_to_write_are_both_woken_on_async_io() {
+    use std::pin::Pin;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::task::{Context, Poll, Wake, Waker};
+
+    struct Count(AtomicUsize);
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    let setup = Setup::new();
+    let (client, mut server) = smol::block_on(pair(&setup, Transport::Tcp));
+    let (mut read, mut write) = client.split();
+    let writes = Arc::new(Count(AtomicUsize::new(0)));
+    let write_waker = Waker::from(writes.clone());
+    let read_waker = Waker::from(Arc::new(Count(AtomicUsize::new(0))));
+    let chunk = vec![7u8; 64 * 1024];
+    let mut written = 0;
+    loop {
+        let mut cx = Context::from_waker(&write_waker);
+        match smol::io::AsyncWrite::poll_write(Pin::new(&mut write), &mut cx, &chunk) {
+            Poll::Ready(n) => written += n.unwrap(),
+            Poll::Pending => break,
+        }
+        assert!(written < 1 << 30, "the socket never filled");
+    }
+    assert!(write.ssl_file().pending().output_pending);
+    let mut cx = Context::from_waker(&read_waker);
+    let polled = smol::io::AsyncRead::poll_read(Pin::new(&mut read), &mut cx, &mut [0u8; 64]);
+    assert!(polled.is_pending(), "the server sends nothing");
+    // The server reads everything: the client's socket drains.
+    let drain = std::thread::spawn(move || {
+        smol::block_on(async {
+            let mut sink = Vec::new();
+            server.read_to_end(&mut sink).await.unwrap();
+            sink.len()
+        })
+    });
+    let deadline = Instant::now() + common::TIMEOUT;
+    while writes.0.load(Ordering::SeqCst) == 0 && Instant::now() < deadline {
+        smol::block_on(smol::Timer::after(Duration::from_millis(10))); // the reactor runs
+    }
+    assert!(
+        writes.0.load(Ordering::SeqCst) > 0,
+        "the write half was not woken after {written} bytes"
+    );
+    smol::block_on(async {
+        write.close().await.unwrap();
+        drop(read.unsplit(write));
+    });
+    assert!(drain.join().unwrap() >= written);
+}
+
 /// The file of a `TlsStream` made from a plain `File` pair is usable as a `File` again.
 #[test]
 fn a_file_goes_from_blocking_to_futures_io_and_back() {
