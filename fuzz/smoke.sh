@@ -10,7 +10,7 @@ cd "$(dirname "$0")"
 seconds="${1:-30}"
 export RUSTC_BOOTSTRAP=1
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
-cargo fuzz build -O --debug-assertions
+cargo fuzz build -O # debug assertions: see fuzz/Cargo.toml
 for target in $(cargo fuzz list); do
   # A scratch corpus: the committed one (hand-written seeds and the minimised corpus of
   # the long campaigns) stays as it is.
@@ -18,7 +18,7 @@ for target in $(cargo fuzz list); do
   cp corpus/"$target"/* "$work"/
   dict=()
   [ -f dict/"$target".dict ] && dict=(-dict=dict/"$target".dict)
-  cargo fuzz run -O --debug-assertions "$target" "$work" -- \
+  cargo fuzz run -O "$target" "$work" -- \
     -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=8192 "${dict[@]}" \
     -print_final_stats=1 2>&1 | grep -E '^(stat::|Done|INFO: seed corpus)|ERROR|panicked' || true
   rm -rf "$work"
