@@ -4,7 +4,7 @@ use std::net::TcpListener;
 use std::thread;
 use std::time::Duration;
 
-use sslfile::{Context, File, SslFile};
+use sslfile::{Context, File, SslFile, TlsVersion};
 
 use super::certs::TestPki;
 use super::TIMEOUT;
@@ -51,6 +51,22 @@ impl Setup {
     /// Server and client contexts without ALPN.
     pub fn new() -> Setup {
         Setup::with_alpn(&[], &[])
+    }
+
+    /// A client context trusting this setup's CA: TLS 1.2 only if `tls12`, else the
+    /// default range; a new context each call (no session carried over from another).
+    pub fn client_for(&self, tls12: bool) -> Context {
+        let builder = Context::builder()
+            .trust_pem(self.pki.ca_pem.as_bytes())
+            .unwrap();
+        let builder = if tls12 {
+            builder
+                .versions(TlsVersion::Tls1_2, TlsVersion::Tls1_2)
+                .unwrap()
+        } else {
+            builder
+        };
+        builder.build().unwrap()
     }
 
     /// Server and client contexts with the given ALPN lists.

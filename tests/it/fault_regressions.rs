@@ -114,7 +114,7 @@ fn flush_during_the_handshake_waits_for_it_and_sends_the_written_data() {
         });
         // TLS 1.2: no session tickets arrive after the handshake, which the client would
         // leave unread and so turn its close into a reset.
-        let client = SslFile::new(c, &tls12_client(&setup));
+        let client = SslFile::new(c, &setup.client_for(true));
         client.connect("localhost").unwrap(); // nonblocking: the handshake has just begun
         assert!(client.is_handshaking());
         assert_eq!((&client).write(b"early data").unwrap(), 10);
@@ -132,16 +132,6 @@ fn flush_during_the_handshake_waits_for_it_and_sends_the_written_data() {
         assert_eq!(got, b"early data", "{transport:?}");
         assert_eq!(end, io::ErrorKind::BrokenPipe, "{transport:?}: truncated");
     }
-}
-
-fn tls12_client(setup: &Setup) -> sslfile::Context {
-    sslfile::Context::builder()
-        .trust_pem(setup.pki.ca_pem.as_bytes())
-        .unwrap()
-        .versions(sslfile::TlsVersion::Tls1_2, sslfile::TlsVersion::Tls1_2)
-        .unwrap()
-        .build()
-        .unwrap()
 }
 
 /// A nonblocking flush during the handshake reports `WouldBlock` until it is complete

@@ -19,7 +19,7 @@ use common::faulty::{Cut, CutHow, CutPoint, Faulty, Framing, PairConfig, Rng};
 use common::outcome::assert_prefix;
 use common::pair::Setup;
 use common::{random_bytes, TIMEOUT};
-use sslfile::{Backend, Context, File, SslFile, Stream, TlsVersion};
+use sslfile::{Backend, Context, File, SslFile, Stream};
 
 /// The server's writes: records of many sizes, and a write that spans records.
 const WRITES: [usize; 9] = [1, 100, 16_384, 20_000, 5, 3_000, 16_385, 700, 2];
@@ -52,20 +52,6 @@ struct Seen {
     data: Vec<u8>,
     /// `Ok(0)` (None) or the error that ended reading.
     end: Option<io::ErrorKind>,
-}
-
-fn client_ctx(setup: &Setup, tls12: bool) -> Context {
-    let builder = Context::builder()
-        .trust_pem(setup.pki.ca_pem.as_bytes())
-        .unwrap();
-    let builder = if tls12 {
-        builder
-            .versions(TlsVersion::Tls1_2, TlsVersion::Tls1_2)
-            .unwrap()
-    } else {
-        builder
-    };
-    builder.build().unwrap()
 }
 
 /// The server: handshake, the writes, then `end`; errors ignored (the cut may stop it).
@@ -199,7 +185,7 @@ fn run_scripted(
     });
     let server_probe = s.probe();
     let server = serve(s, setup.server_ctx.clone(), end);
-    let seen = read_all(c, &client_ctx(setup, tls12), mode);
+    let seen = read_all(c, &setup.client_for(tls12), mode);
     server.join().unwrap();
     (seen, server_probe.record_ends_written())
 }
@@ -366,7 +352,7 @@ fn cutting_relay(records: Option<usize>) -> (File, File) {
 fn over_real_sockets_a_cut_at_every_record_boundary_is_broken_pipe() {
     let setup = Setup::new();
     let data = payload();
-    let ctx = client_ctx(&setup, false);
+    let ctx = setup.client_for(false);
     // The whole stream: a clean end.
     let (c, s) = cutting_relay(None);
     let server = serve(s, setup.server_ctx.clone(), End::Close);

@@ -27,28 +27,13 @@ use proptest::prelude::*;
 use common::faulty::{Faulty, PairConfig, Rates};
 use common::pair::Setup;
 use common::random_bytes;
-use sslfile::{Backend, Callbacks, Context, SslFile, TlsVersion};
+use sslfile::{Backend, Callbacks, SslFile};
 
 type File = SslFile<Faulty>;
 
 fn setup() -> &'static Setup {
     static SETUP: OnceLock<Setup> = OnceLock::new();
     SETUP.get_or_init(Setup::new)
-}
-
-/// A client context of its own for each case (no session to resume from an earlier one).
-fn client_ctx(tls12: bool) -> Context {
-    let builder = Context::builder()
-        .trust_pem(setup().pki.ca_pem.as_bytes())
-        .unwrap();
-    let builder = if tls12 {
-        builder
-            .versions(TlsVersion::Tls1_2, TlsVersion::Tls1_2)
-            .unwrap()
-    } else {
-        builder
-    };
-    builder.build().unwrap()
 }
 
 /// A nonblocking call, `None` while it would block.
@@ -65,7 +50,7 @@ fn nb<T>(result: io::Result<T>) -> Option<io::Result<T>> {
 fn uploaded_with_tickets_unread(upload: &[u8]) -> (File, File, Backend) {
     let (c, s) = Faulty::pair();
     let backend = Backend::new().unwrap();
-    let client = SslFile::new(c, &client_ctx(false));
+    let client = SslFile::new(c, &setup().client_for(false));
     let server = SslFile::new(s, &setup().server_ctx);
     for file in [&client, &server] {
         file.set_backend(&backend);
@@ -328,7 +313,7 @@ fn server_side(
 fn run_case(case: &Case) -> Result<(), TestCaseError> {
     let (c, s) = Faulty::pair_with(PairConfig::random(case.seed, case.rates, case.capacity));
     let probe = c.probe();
-    let client = SslFile::new(c, &client_ctx(case.tls12));
+    let client = SslFile::new(c, &setup().client_for(case.tls12));
     let server = SslFile::new(s, &setup().server_ctx);
     let upload = random_bytes(case.upload, case.seed);
     let greeting = random_bytes(case.greeting, !case.seed);
