@@ -115,7 +115,8 @@ impl Port {
     }
 
     /// Serves the connections accepted from now on with `ctx`: a new certificate (renewed,
-    /// reloaded from its files), other trust for client certificates, other settings.
+    /// reloaded from its files with [`Context::reload`]), other trust for client
+    /// certificates, other settings.
     /// Connections already accepted keep the context they started with.
     ///
     /// ```

@@ -17,6 +17,7 @@ mod client_auth;
 mod close_table;
 mod context_certs;
 mod context_params;
+mod context_reload;
 mod early_data;
 mod exact_trust;
 mod fault_regressions;

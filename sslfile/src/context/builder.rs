@@ -17,6 +17,7 @@ use rustls::{CipherSuite, NamedGroup, RootCertStore, SupportedCipherSuite};
 
 use super::chosen_certificate::CertificateChooser;
 use super::peer_check::{checked_client, checked_server, PeerCheck};
+use super::reload::Source;
 use super::revocation::Revocation;
 use super::tuning::Tuning;
 use super::{load, ClientAuth, Context, Inner};
@@ -85,6 +86,9 @@ pub struct ContextBuilder {
     pub(super) choose_certificate: Option<CertificateChooser>,
     pub(super) peer_check: Option<PeerCheck>,
     pub(super) revocation: Revocation,
+    /// Every chain, OCSP response, anchor, client CA and CRL given, in order (for
+    /// [`Context::reload`]).
+    pub(super) sources: Vec<Source>,
 }
 
 impl Default for ContextBuilder {
@@ -115,6 +119,7 @@ impl Default for ContextBuilder {
             choose_certificate: None,
             peer_check: None,
             revocation: Revocation::default(),
+            sources: Vec::new(),
         }
     }
 }
@@ -155,6 +160,7 @@ impl ContextBuilder {
         let certs = load::certificates(chain, chain_what)?;
         let key = load::private_key(key, key_what)?;
         self.add_chain(certs, key, chain_what, key_what)
+            .map(ContextBuilder::chain_from_memory)
     }
 
     /// Like [`certificate_chain_pem`](Self::certificate_chain_pem), reading two files (or
@@ -168,8 +174,13 @@ impl ContextBuilder {
         let (chain, key) = (chain.as_ref(), key.as_ref());
         let (chain_what, key_what) = (chain.display().to_string(), key.display().to_string());
         let certs = load::certificates(&load::read_file(chain)?, &chain_what)?;
-        let key = load::private_key(&load::read_file(key)?, &key_what)?;
-        self.add_chain(certs, key, &chain_what, &key_what)
+        let private_key = load::private_key(&load::read_file(key)?, &key_what)?;
+        let mut built = self.add_chain(certs, private_key, &chain_what, &key_what)?;
+        built.sources.push(Source::ChainFiles {
+            chain: chain.to_path_buf(),
+            key: key.to_path_buf(),
+        });
+        Ok(built)
     }
 
     /// Adds a DER certificate chain (leaf first) and its DER private key.
@@ -179,6 +190,16 @@ impl ContextBuilder {
         key: PrivateKeyDer<'static>,
     ) -> Result<Self, Error> {
         self.add_chain(chain, key, "the DER certificate chain", "the DER key")
+            .map(ContextBuilder::chain_from_memory)
+    }
+
+    /// Records the chain just added from memory as a source, as it was loaded.
+    fn chain_from_memory(mut self) -> Self {
+        if let Some((chain, what)) = self.chains.last() {
+            let source = Source::Chain(chain.clone(), what.clone());
+            self.sources.push(source);
+        }
+        self
     }
 
     /// Serve certificates that have expired (refused by [`build`](Self::build) otherwise:
@@ -212,6 +233,7 @@ impl ContextBuilder {
     /// certificates); its dates and host name are still checked, as OpenSSL, GnuTLS, Python
     /// and curl do. The web roots and the system store are never trusted that way.
     pub fn trust_pem(mut self, pem: &[u8]) -> Result<Self, Error> {
+        self.sources.push(Source::TrustPem(pem.to_vec()));
         for cert in load::certificates(pem, "the trust PEM")? {
             add_root(
                 &mut self.roots,
@@ -226,6 +248,7 @@ impl ContextBuilder {
     /// Trusts the CA certificates in a PEM file (instead of the web roots).
     pub fn trust_pem_file(mut self, path: impl AsRef<Path>) -> Result<Self, Error> {
         let path = path.as_ref();
+        self.sources.push(Source::TrustPemFile(path.to_path_buf()));
         let what = path.display().to_string();
         for cert in load::certificates(&load::read_file(path)?, &what)? {
             add_root(&mut self.roots, &mut self.exact_roots, cert, &what)?;
@@ -241,6 +264,7 @@ impl ContextBuilder {
     /// The directory cannot be read or holds no certificate.
     pub fn trust_pem_dir(mut self, dir: impl AsRef<Path>) -> Result<Self, Error> {
         let dir = dir.as_ref();
+        self.sources.push(Source::TrustPemDir(dir.to_path_buf()));
         let what = dir.display().to_string();
         for cert in load::directory_certificates(dir)? {
             // A directory may hold certificates webpki cannot use as anchors: skip them,
@@ -257,6 +281,7 @@ impl ContextBuilder {
 
     /// Trusts one DER CA certificate (instead of the web roots).
     pub fn trust_der(mut self, cert: CertificateDer<'static>) -> Result<Self, Error> {
+        self.sources.push(Source::TrustDer(cert.clone()));
         add_root(
             &mut self.roots,
             &mut self.exact_roots,
@@ -282,6 +307,7 @@ impl ContextBuilder {
     /// The system store holds no usable certificate (e.g. the `ca-certificates` package is
     /// not installed); the message includes what went wrong reading it.
     pub fn trust_system_roots(mut self) -> Result<Self, Error> {
+        self.sources.push(Source::SystemRoots);
         let found = rustls_native_certs::load_native_certs();
         self.system_roots.extend(found.certs.iter().cloned());
         let (added, _ignored) = self.roots.add_parsable_certificates(found.certs);
@@ -352,6 +378,7 @@ impl ContextBuilder {
     /// As with [`trust_pem`](Self::trust_pem), a client that presents exactly one of these
     /// certificates is accepted even if it is marked as a CA, once its dates are checked.
     pub fn client_ca_pem(mut self, pem: &[u8]) -> Result<Self, Error> {
+        self.sources.push(Source::ClientCaPem(pem.to_vec()));
         for cert in load::certificates(pem, "the client CA PEM")? {
             add_root(
                 &mut self.client_roots,
@@ -366,6 +393,8 @@ impl ContextBuilder {
     /// Like [`client_ca_pem`](Self::client_ca_pem), from a PEM file.
     pub fn client_ca_pem_file(mut self, path: impl AsRef<Path>) -> Result<Self, Error> {
         let path = path.as_ref();
+        self.sources
+            .push(Source::ClientCaPemFile(path.to_path_buf()));
         let what = path.display().to_string();
         for cert in load::certificates(&load::read_file(path)?, &what)? {
             add_root(
@@ -380,6 +409,7 @@ impl ContextBuilder {
 
     /// Like [`client_ca_pem`](Self::client_ca_pem), one DER certificate.
     pub fn client_ca_der(mut self, cert: CertificateDer<'static>) -> Result<Self, Error> {
+        self.sources.push(Source::ClientCaDer(cert.clone()));
         add_root(
             &mut self.client_roots,
             &mut self.exact_client_roots,
@@ -627,6 +657,7 @@ impl ContextBuilder {
     /// range without a suite, client authentication without authorities to verify client
     /// certificates against, or a failure to set up ticket keys.
     pub fn build(self) -> Result<Context, Error> {
+        let recipe = self.recipe();
         if !self.allow_expired {
             let now = UnixTime::now();
             for (chain, what) in &self.chains {
@@ -743,8 +774,36 @@ impl ContextBuilder {
                 provider,
                 client_configs: Default::default(),
                 server_configs: Default::default(),
+                recipe,
             }),
         })
+    }
+
+    /// A builder with this one's settings and none of its sources (chains, OCSP
+    /// responses, anchors, client CAs, CRLs): what [`Context::reload`] starts from.
+    pub(super) fn settings(&self) -> ContextBuilder {
+        ContextBuilder {
+            allow_expired: self.allow_expired,
+            web_roots: self.web_roots,
+            leniency: self.leniency,
+            client_auth: self.client_auth,
+            alpn: self.alpn.clone(),
+            versions: self.versions,
+            cipher_suites: self.cipher_suites.clone(),
+            kx_groups: self.kx_groups.clone(),
+            crypto_provider: self.crypto_provider.clone(),
+            max_fragment_size: self.max_fragment_size,
+            client_session_cache: self.client_session_cache,
+            server_session_cache: self.server_session_cache,
+            session_tickets: self.session_tickets,
+            handshake_timeout: self.handshake_timeout,
+            key_log: self.key_log.clone(),
+            tuning: self.tuning,
+            choose_certificate: self.choose_certificate.clone(),
+            peer_check: self.peer_check.clone(),
+            revocation: self.revocation.settings(),
+            ..ContextBuilder::default()
+        }
     }
 
     /// The provider given to [`crypto_provider`](Self::crypto_provider), else aws-lc-rs's.

@@ -17,6 +17,7 @@ mod chosen_certificate;
 mod load;
 mod ocsp;
 mod peer_check;
+mod reload;
 mod revocation;
 
 use std::fmt;
@@ -112,6 +113,8 @@ struct Inner {
     handshake_timeout: Option<std::time::Duration>,
     key_log: Option<Arc<dyn rustls::KeyLog>>,
     tuning: Tuning,
+    /// What [`Context::reload`] builds from.
+    recipe: reload::Recipe,
 }
 
 /// What a client connection is made from.

@@ -13,6 +13,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use super::reload::Source;
 use super::{load, CertifiedChain, ContextBuilder};
 use crate::error::Error;
 
@@ -41,7 +42,8 @@ impl ContextBuilder {
     /// # drop(ctx);
     /// # Ok::<(), sslfile::Error>(())
     /// ```
-    pub fn ocsp_response_der(self, response: Vec<u8>) -> Result<Self, Error> {
+    pub fn ocsp_response_der(mut self, response: Vec<u8>) -> Result<Self, Error> {
+        self.sources.push(Source::Ocsp(response.clone()));
         self.staple(response, "the DER OCSP response")
     }
 
@@ -58,8 +60,9 @@ impl ContextBuilder {
     ///     .build()?;
     /// # Ok::<(), sslfile::Error>(())
     /// ```
-    pub fn ocsp_response_file(self, path: impl AsRef<Path>) -> Result<Self, Error> {
+    pub fn ocsp_response_file(mut self, path: impl AsRef<Path>) -> Result<Self, Error> {
         let path = path.as_ref();
+        self.sources.push(Source::OcspFile(path.to_path_buf()));
         let response = load::read_file(path)?;
         self.staple(response, &path.display().to_string())
     }

@@ -25,6 +25,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, CertificateRevocationListDer};
 use rustls::server::ClientCertVerifierBuilder;
 
+use super::reload::Source;
 use super::{load, ContextBuilder};
 use crate::error::Error;
 
@@ -48,6 +49,15 @@ impl std::fmt::Debug for Revocation {
 }
 
 impl Revocation {
+    /// The same checks without any CRL (what a reloaded context starts from).
+    pub(super) fn settings(&self) -> Revocation {
+        Revocation {
+            whole_chain: self.whole_chain,
+            allow_unknown: self.allow_unknown,
+            ..Revocation::default()
+        }
+    }
+
     /// Adds one DER CRL after parsing it; `what` names its input in the error.
     fn add(&mut self, crl: CertificateRevocationListDer<'static>, what: &str) -> Result<(), Error> {
         let parsed = webpki::OwnedCertRevocationList::from_der(crl.as_ref()).map_err(|e| {
@@ -196,7 +206,8 @@ impl ContextBuilder {
     /// assert!(err.to_string().contains("contains no certificate revocation list"));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn trust_crl_pem(self, pem: &[u8]) -> Result<Self, Error> {
+    pub fn trust_crl_pem(mut self, pem: &[u8]) -> Result<Self, Error> {
+        self.sources.push(Source::CrlPem(pem.to_vec()));
         self.add_crl_pem(pem, "the CRL PEM")
     }
 
@@ -232,8 +243,9 @@ impl ContextBuilder {
     /// assert!(err.unwrap_err().to_string().contains("none.pem"));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn trust_crl_pem_file(self, path: impl AsRef<Path>) -> Result<Self, Error> {
+    pub fn trust_crl_pem_file(mut self, path: impl AsRef<Path>) -> Result<Self, Error> {
         let path = path.as_ref();
+        self.sources.push(Source::CrlPemFile(path.to_path_buf()));
         let input = load::read_file(path)?;
         self.add_crl_pem(&input, &path.display().to_string())
     }
@@ -269,6 +281,7 @@ impl ContextBuilder {
         mut self,
         crl: CertificateRevocationListDer<'static>,
     ) -> Result<Self, Error> {
+        self.sources.push(Source::CrlDer(crl.clone()));
         self.revocation.add(crl, "the DER CRL")?;
         Ok(self)
     }
