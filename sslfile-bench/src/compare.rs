@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::handshakes::{self, Kind, Limit};
 use super::progress::{Progress, Unit};
 use super::report::Comparison;
-use super::{contenders, duplex, echo, memory, throughput, Setup};
+use super::{contenders, duplex, echo, memory, throughput, tokio_duplex, Setup};
 
 /// What every scenario shares: rounds, which contenders, progress display.
 #[derive(Debug, Clone)]
@@ -182,13 +182,40 @@ pub fn duplex(
             setup.version
         );
         let mut table = Comparison::new(title, "MB/s", &["sslfile one way"]);
-        for _ in 0..plan.rounds {
-            let result = duplex::run(setup, mib << 20, paced)?;
-            log::info!("duplex: {result:?}");
-            table.add("sslfile one way", result.one_way_rate() / 1e6);
-            table.add("sslfile full duplex (combined)", result.duplex_rate() / 1e6);
+        if plan.wanted("sslfile threads") {
+            for _ in 0..plan.rounds {
+                let result = duplex::run(setup, mib << 20, paced)?;
+                log::info!("duplex: {result:?}");
+                table.add("sslfile one way", result.one_way_rate() / 1e6);
+                table.add("sslfile full duplex (combined)", result.duplex_rate() / 1e6);
+            }
+            tables.push(table);
         }
-        tables.push(table);
+        let async_contenders: [&dyn tokio_duplex::AsyncDuplex; 2] =
+            [&tokio_duplex::SslfileSplit, &tokio_duplex::TokioRustlsSplit];
+        for contender in async_contenders {
+            let name = contender.name();
+            if !plan.wanted(name) {
+                continue;
+            }
+            let one_way = format!("{name}: one way");
+            let title = format!(
+                "{}: split async stream full duplex ({name}), {link}, {mib} MiB each way",
+                setup.version
+            );
+            let mut table = Comparison::new(title, "MB/s", &[one_way.as_str()]);
+            for _ in 0..plan.rounds {
+                let result = tokio_duplex::run(contender, setup, mib << 20, paced)
+                    .map_err(|e| io::Error::new(e.kind(), format!("{name}: {e}")))?;
+                log::info!("{name} duplex: {result:?}");
+                table.add(&one_way, result.one_way_rate() / 1e6);
+                table.add(
+                    &format!("{name}: full duplex (combined)"),
+                    result.duplex_rate() / 1e6,
+                );
+            }
+            tables.push(table);
+        }
     }
     Ok(tables)
 }

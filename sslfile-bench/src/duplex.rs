@@ -125,7 +125,7 @@ fn receive(file: Arc<SslFile>, total: u64) -> thread::JoinHandle<io::Result<()>>
 }
 
 /// A relay on loopback that forwards each direction in its own thread at `mbps` MB/s.
-fn paced_relay(to: SocketAddr, mbps: f64) -> io::Result<SocketAddr> {
+pub(crate) fn paced_relay(to: SocketAddr, mbps: f64) -> io::Result<SocketAddr> {
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let addr = listener.local_addr()?;
     thread::spawn(move || -> io::Result<()> {

@@ -14,7 +14,8 @@
 //!   tokio stream on the same runtime and loops.
 //! * The scenarios, one timed run of one contender each: [`throughput`] (bulk, one way),
 //!   [`handshakes`] (full and resumed), [`echo`] (many connections on one server thread),
-//!   [`memory`] (resident bytes per idle connection), [`duplex`] (two-thread full duplex).
+//!   [`memory`] (resident bytes per idle connection), [`duplex`] (two-thread full duplex),
+//!   [`tokio_duplex`] (full duplex of split async streams).
 //! * [`progress`]: the progress line for runs longer than a second.
 //! * [`report`]: medians, spreads and the ratio tables.
 
@@ -30,6 +31,7 @@ pub mod report;
 pub mod setup;
 pub mod throughput;
 pub mod tokio;
+pub mod tokio_duplex;
 pub mod tokio_sslfile;
 
 pub use contenders::Contender;

@@ -162,6 +162,14 @@ fn bench_measures_echo_memory_and_duplex_when_asked() {
             &["sslfile full duplex (combined)"],
             &["sslfile one way"],
         );
+        for split in ["sslfile tokio split", "tokio-rustls split"] {
+            check(
+                &stdout,
+                &format!("TLS 1.3: split async stream full duplex ({split}), {link}"),
+                &[&format!("{split}: full duplex (combined)")],
+                &[&format!("{split}: one way")],
+            );
+        }
     }
     assert!(!stdout.contains("bulk throughput"), "{stdout}");
 }
