@@ -158,7 +158,10 @@
 //! * **Certificates**: several chains (RSA, ECDSA, Ed25519) from PEM files, PEM bytes or DER,
 //!   chosen by the client's SNI; the first is the default, served to clients that send no
 //!   SNI. Bad input gives an error naming the file and the problem (wrong key, expired
-//!   certificate, encrypted key, empty file…).
+//!   certificate, encrypted key, empty file…). A server may choose its chain per
+//!   connection ([`ContextBuilder::certificate_resolver`]); [`Context::reload`] reads the
+//!   files again (a renewed certificate) and [`Port::set_context`] puts the result in
+//!   service for new connections.
 //! * **Trust**: PEM bundles or directories, the bundled web roots (the default), the system
 //!   store; verification is always on unless a `danger_` option turns part of it off.
 //!   Certificate revocation lists in both roles ([`ContextBuilder::trust_crl_pem_file`]);
